@@ -1,0 +1,60 @@
+"""Command line: ``python -m autograder {grade,skeleton,fixtures,build}``."""
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder", description="PS1 autograder")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="grade a submission folder or .zip as Gradescope will")
+    g.add_argument("submission", help="folder or .zip holding the student's files")
+    g.add_argument("--results", default="results.json", help="where to write results.json")
+    g.add_argument("--deadline", type=float, default=None, help="overall time budget in seconds")
+    g.add_argument("--quiet", action="store_true", help="print no score table")
+
+    s = sub.add_parser("skeleton", help="regenerate submission/ from autograder/solution/")
+    s.add_argument("--check", action="store_true", help="only report whether submission/ is in sync")
+
+    f = sub.add_parser("fixtures", help="regenerate the reference fixtures from the solution")
+    f.add_argument("--check", action="store_true", help="only report whether the fixtures are in sync")
+
+    b = sub.add_parser("build", help="build dist/autograder.zip or dist/handout.zip")
+    b.add_argument("what", choices=["autograder", "handout"])
+    b.add_argument("--out", default=None, help="output zip (default dist/<what>.zip)")
+
+    args = parser.parse_args(argv)
+    if args.command == "grade":
+        from .grade import grade_command
+
+        return grade_command(args.submission, args.results, deadline=args.deadline, quiet=args.quiet)
+    if args.command == "skeleton":
+        from . import skeleton
+
+        if args.check:
+            stale = skeleton.differences()
+            print("submission/ is in sync with the solution" if not stale else
+                  f"submission/ is out of sync: {', '.join(stale)} (run `python -m autograder skeleton`)")
+            return 1 if stale else 0
+        print("wrote submission/" + ", submission/".join(skeleton.write()))
+        return 0
+    if args.command == "fixtures":
+        from . import fixtures
+
+        if args.check:
+            stale = fixtures.differences()
+            print("fixtures are in sync with the solution" if not stale else
+                  f"fixtures differ from the solution: {', '.join(stale)} (run `python -m autograder fixtures`)")
+            return 1 if stale else 0
+        print("wrote " + ", ".join(fixtures.write()))
+        return 0
+    if args.command == "build":
+        from .package import build
+
+        print(f"wrote {build(args.what, args.out)}")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
