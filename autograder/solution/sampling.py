@@ -1,4 +1,4 @@
-"""Ancestral sampling from autoregressive models of binary data (6 points).
+r"""Ancestral sampling from autoregressive models of binary data (6 points).
 
 Both samplers draw one position at a time, in generation order, each from a Bernoulli whose
 logit the model computes from the positions drawn so far:
