@@ -95,14 +95,16 @@ def raises_value_error(fn, *args, what, rule, **kwargs):
     try:
         fn(*args, **kwargs)
     except ValueError as exc:
-        if not str(exc).strip():
-            fail(f"{what} raised ValueError without a message; say which argument is wrong and why ({rule}).")
-        return
+        if str(exc).strip():
+            return
+        message = f"{what} raised ValueError without a message; say which argument is wrong and why ({rule})."
     except NotImplementedError as exc:
-        fail(f"{what}: not implemented yet ({student.describe(exc)}).")
+        message = f"{what}: not implemented yet ({student.describe(exc)})."
     except BaseException as exc:  # noqa: B902
-        fail(f"{what} raised {student.describe(exc)}; expected ValueError because {rule}.")
-    fail(f"{what} returned without an error; expected ValueError because {rule}.")
+        message = f"{what} raised {student.describe(exc)}; expected ValueError because {rule}."
+    else:
+        message = f"{what} returned without an error; expected ValueError because {rule}."
+    fail(message)
 
 
 def same_mask(actual, expected, what, hint, row_label="out", col_label="in"):

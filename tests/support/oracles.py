@@ -165,7 +165,7 @@ class TablePixelCNN(_Recording):
         self.image_shape = tuple(image_shape)
         channels, height, width = image_shape
         for p, table in enumerate(tables):
-            assert table.shape == (channels, 2 ** (p * channels))
+            table = table.reshape(channels, 2 ** (p * channels))
             self.register_buffer(f"table{p}", table.double())
 
     def forward(self, x):
@@ -246,3 +246,17 @@ class Logistic(_Recording):
     def forward(self, x):
         self._record(x)
         return self.linear(x.reshape(x.shape[0], -1)).reshape(x.shape) * self.scale
+
+
+class DeviceProbe(_Recording):
+    """Constant zero logits (every sample position is a fair coin); complains if called on a
+    tensor whose device or dtype differs from its parameter's. Works on the ``meta`` device."""
+
+    def __init__(self, input_dim=4):
+        super().__init__()
+        self.input_dim = input_dim
+        self.order = torch.arange(input_dim)
+
+    def forward(self, x):
+        self._record(x)
+        return x * 0 + (self.scale - 1)

@@ -47,8 +47,11 @@ def pytest_runtest_makereport(item, call):
         exc = excinfo.value
         if isinstance(exc, NotImplementedError):
             report.longrepr = f"not implemented yet: {student.describe(exc)}"
-        else:
+        elif student.raised_in_submission(exc):
             report.longrepr = f"your code raised {student.describe(exc)}"
+        else:
+            report.longrepr = (f"the test stopped with {type(exc).__name__}: {str(exc)[:300]} "
+                               "outside your files. If your code returns the right types, tell the course staff.")
 
 
 # --- the points table ------------------------------------------------------------------------

@@ -37,6 +37,11 @@ def _is_student_file(filename):
     return Path(filename).parent.name == PACKAGE and Path(filename).name in FILES.values()
 
 
+def raised_in_submission(exc):
+    """True if the traceback of ``exc`` passes through one of the student's files."""
+    return bool(_where(exc))
+
+
 def describe(exc):
     """One line naming an exception raised by student code and where it was raised."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -67,17 +72,19 @@ def load(name):
         return importlib.import_module(f"{PACKAGE}.{name}")
     except ModuleNotFoundError as exc:
         if exc.name in (f"{PACKAGE}.{name}", PACKAGE):
-            pytest.fail(f"{filename} was not found in your submission, so this test cannot run. "
-                        f"Upload {filename} (the six graded files are {', '.join(FILES.values())}).",
-                        pytrace=False)
-        pytest.fail(f"importing {filename} failed: {describe(exc)}. Only torch, numpy and the "
-                    "standard library are available to your code.", pytrace=False)
+            message = (f"{filename} was not found in your submission, so this test cannot run. Upload "
+                       f"{filename} (the six graded files are {', '.join(FILES.values())}).")
+        else:
+            message = (f"importing {filename} failed: {describe(exc)}. Only torch, numpy and the "
+                       "standard library are available to your code.")
     except SyntaxError as exc:
-        pytest.fail(f"{filename} has a syntax error: {exc.msg} ({Path(exc.filename or filename).name}, "
-                    f"line {exc.lineno}). Fix it and run the public tests again.", pytrace=False)
+        message = (f"{filename} has a syntax error: {exc.msg} ({Path(exc.filename or filename).name}, "
+                   f"line {exc.lineno}). Fix it and run the public tests again.")
     except BaseException as exc:  # noqa: B902 — SystemExit at import must not end the test silently
-        pytest.fail(f"importing {filename} raised {describe(exc)}. Code at the top level of a module "
-                    "runs on import; keep it inside functions.", pytrace=False)
+        message = (f"importing {filename} raised {describe(exc)}. Code at the top level of a module "
+                   "runs on import; keep it inside functions.")
+    # Failing outside the except block keeps the student's traceback out of the report.
+    pytest.fail(message, pytrace=False)
 
 
 def call(fn, *args, what=None, **kwargs):
@@ -86,11 +93,12 @@ def call(fn, *args, what=None, **kwargs):
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as exc:
-        pytest.fail(f"{what}: not implemented yet ({describe(exc)}).", pytrace=False)
+        message = f"{what}: not implemented yet ({describe(exc)})."
     except pytest.fail.Exception:
         raise
     except BaseException as exc:  # noqa: B902 — SystemExit and KeyboardInterrupt from student code too
-        pytest.fail(f"{what} raised {describe(exc)}", pytrace=False)
+        message = f"{what} raised {describe(exc)}"
+    pytest.fail(message, pytrace=False)
 
 
 def unload():

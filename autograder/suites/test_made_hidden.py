@@ -1,0 +1,154 @@
+"""Hidden tests of made.py (section 3)."""
+from pathlib import Path
+
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, settings, strategies as st
+
+from tests.support import autoregressive, checks, devices, fixtures, oracles, student
+
+HIDDEN_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURE = fixtures.load(HIDDEN_FIXTURES / "made_nll.pt")
+
+
+@st.composite
+def made_configs(draw, max_dim=9):
+    input_dim = draw(st.integers(2, max_dim))
+    hidden = draw(st.lists(st.integers(1, 2 * input_dim + 2), min_size=0, max_size=2))
+    order = draw(st.permutations(list(range(input_dim))))
+    return input_dim, hidden, order
+
+
+@weight(1)
+@number("3.5")
+@visibility("after_published")
+@tags("made", "made_degrees", "made_masks")
+@given(config=made_configs(max_dim=12))
+def test_degrees_and_masks_any_order(config):
+    """made_degrees and made_masks: exact for random sizes, depths (incl. none) and orders"""
+    made = student.load("made")
+    input_dim, hidden, order = config
+    what = f"made_degrees({input_dim}, {hidden}, order={order})"
+    degrees = student.call(made.made_degrees, input_dim, hidden, order, what=what)
+    expected = oracles.made_degrees(input_dim, hidden, order)
+    if not isinstance(degrees, (list, tuple)) or len(degrees) != len(expected):
+        checks.fail(f"{what} must return a list of {len(expected)} tensors [m0, ..., m{len(hidden)}].")
+    for layer, (got, exp) in enumerate(zip(degrees, expected)):
+        got = checks.tensor(got, f"{what}[{layer}]", shape=exp.shape)
+        if not torch.equal(got.long().cpu(), exp):
+            checks.fail(f"{what}[{layer}] is {got.tolist()}, expected {exp.tolist()}.\nHint: m0[order[i]] = i + 1; "
+                        "hidden unit k has degree 1 + (k mod (D - 1)).")
+    what = f"made_masks({input_dim}, {hidden}, order={order})"
+    masks = student.call(made.made_masks, input_dim, hidden, order, what=what)
+    expected = oracles.made_masks(input_dim, hidden, order)
+    if not isinstance(masks, (list, tuple)) or len(masks) != len(expected):
+        checks.fail(f"{what} must return {len(expected)} masks, one per linear layer.")
+    for layer, (got, exp) in enumerate(zip(masks, expected)):
+        last = layer == len(expected) - 1
+        rule = ("output d sees unit k iff m0[d] > m_L[k]" + (" (no hidden layers: iff m0[d] > m0[j])" if not hidden
+                                                               else "") if last else
+                f"unit k of hidden layer {layer + 1} sees unit j below iff m_{layer + 1}[k] >= m_{layer}[j]")
+        checks.same_mask(got, exp, f"{what}[{layer}]", rule)
+
+
+@weight(1)
+@number("3.6")
+@visibility("after_published")
+@tags("made", "errors")
+def test_invalid_arguments_raise_value_error():
+    """made_degrees, made_masks, set_mask: ValueError on invalid arguments"""
+    made = student.load("made")
+    for fn in (made.made_degrees, made.made_masks):
+        name = fn.__name__
+        checks.raises_value_error(fn, 1, [4], what=f"{name}(1, [4])", rule="input_dim must be at least 2")
+        checks.raises_value_error(fn, 4, [3, 0], what=f"{name}(4, [3, 0])", rule="every hidden size must be >= 1")
+        checks.raises_value_error(fn, 3, [4], [0, 1, 1], what=f"{name}(3, [4], order=[0, 1, 1])",
+                                  rule="order is not a permutation of range(3) (1 repeats, 2 is missing)")
+        checks.raises_value_error(fn, 3, [4], [0, 1], what=f"{name}(3, [4], order=[0, 1])",
+                                  rule="order has 2 entries instead of 3")
+        checks.raises_value_error(fn, 3, [4], [1, 2, 3], what=f"{name}(3, [4], order=[1, 2, 3])",
+                                  rule="order must contain 0, 1, 2")
+    layer = student.call(made.MaskedLinear, 4, 3, what="MaskedLinear(4, 3)")
+    checks.raises_value_error(layer.set_mask, torch.ones(4, 3), what="MaskedLinear(4, 3).set_mask(ones(4, 3))",
+                              rule="the mask must have the weight's shape (out_features, in_features) = (3, 4)")
+
+
+@weight(0.5)
+@number("3.7")
+@visibility("after_published")
+@tags("made", "MaskedLinear")
+def test_masked_linear_masks_weight_not_bias():
+    """MaskedLinear: the bias is not masked and masked weights get zero gradient"""
+    made = student.load("made")
+    layer = student.call(made.MaskedLinear, 3, 2, what="MaskedLinear(3, 2)")
+    with torch.no_grad():
+        layer.bias.copy_(torch.tensor([0.5, -1.5]))
+    student.call(layer.set_mask, torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 1.0]]),
+                 what="set_mask([[0, 0, 0], [1, 0, 1]])")
+    x = torch.randn(4, 3)
+    out = student.call(layer, x, what="MaskedLinear(3, 2)(x) with the first row of the mask all zero")
+    checks.close(checks.tensor(out, "MaskedLinear(3, 2)(x)", shape=(4, 2))[:, 0], torch.full((4,), 0.5),
+                 "output 0 of a layer whose mask row 0 is all zero (it must equal the bias, 0.5)",
+                 hint="mask only the weight: F.linear(x, self.weight * self.mask, self.bias).")
+    student.call(lambda: out.sum().backward(), what="backward through MaskedLinear")
+    grad = layer.weight.grad
+    if grad is None:
+        checks.fail("MaskedLinear(3, 2): weight.grad is None after backward; use self.weight (a parameter) "
+                    "in forward, multiplied by self.mask.")
+    checks.close(grad * (1 - layer.mask), torch.zeros(2, 3), "weight gradient at masked entries",
+                 hint="multiply the weight by the mask inside forward so masked weights get no gradient.")
+
+
+@weight(1.5)
+@number("3.8")
+@visibility("after_published")
+@tags("made", "MADE", "autoregressive")
+@settings(max_examples=10)
+@given(config=made_configs())
+def test_made_autoregressive_any_order(config):
+    """MADE: exact autoregressive property under random orders and sizes (gradient check)"""
+    made = student.load("made")
+    input_dim, hidden, order = config
+    autoregressive.check_made(made, input_dim, hidden, order, torch.Generator().manual_seed(sum(order) + 7))
+
+
+@weight(1)
+@number("3.9")
+@visibility("after_published")
+@tags("made", "MADE", "nll")
+def test_made_nll_matches_reference():
+    """MADE: logits and NLL on (B, 4, 5) inputs match the reference model with fixed weights"""
+    model, what = fixtures.build(FIXTURE)
+    logits = student.call(model, FIXTURE["x"], what=f"{what}(x) with x of shape {tuple(FIXTURE['x'].shape)}")
+    checks.close(logits, FIXTURE["logits"], f"{what}(x) with the reference weights", rtol=1e-4, atol=1e-4,
+                 hint="flatten x to (B, D), run self.net and reshape the logits back to x's shape; with the same "
+                      "weights, wrong masks or degrees give different logits.")
+    checks.close(oracles.nll(checks.tensor(logits, what), FIXTURE["x"]), FIXTURE["nll"],
+                 f"NLL of {what} on the reference inputs", rtol=1e-4, atol=1e-3)
+
+
+@weight(0.5)
+@number("3.10")
+@visibility("after_published")
+@tags("made", "MADE", "errors")
+def test_made_forward_shapes():
+    """MADE: forward keeps (B, D) and (B, *shape) and rejects inputs of the wrong size"""
+    made = student.load("made")
+    model = student.call(made.MADE, 6, [10], what="MADE(6, [10])")
+    for shape in [(3, 6), (3, 2, 3), (1, 1, 6)]:
+        x = torch.rand(shape)
+        checks.tensor(student.call(model, x, what=f"MADE(6, [10])(x) with x of shape {shape}"),
+                      f"MADE(6, [10])(x) with x of shape {shape}", shape=shape)
+    checks.raises_value_error(model, torch.zeros(3, 7), what="MADE(6, [10])(x) with x of shape (3, 7)",
+                              rule="7 values per example do not match input_dim = 6")
+
+
+@weight(0.5)
+@number("3.11")
+@visibility("after_published")
+@tags("made", "MADE", "devices")
+def test_made_device_portability():
+    """MADE: GPU and CPU agree (with CUDA); otherwise masks follow .to(), float64 agrees, meta works"""
+    made = student.load("made")
+    model = student.call(made.MADE, 8, [16, 16], [3, 1, 7, 0, 2, 6, 4, 5], what="MADE(8, [16, 16], order)")
+    devices.check_portable(model, torch.rand(5, 8), "MADE(8, [16, 16], order)", masked_types=(made.MaskedLinear,))

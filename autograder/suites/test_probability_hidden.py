@@ -1,0 +1,111 @@
+"""Hidden tests of probability.py (section 1)."""
+import math
+
+import torch
+from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
+from hypothesis import given, strategies as st
+
+from tests.support import checks, student
+
+
+def reference_kl(p, q, dim=-1):
+    p, q = torch.broadcast_tensors(p.double(), q.double())
+    terms = torch.where(p > 0, p * (p.log() - q.log()), torch.zeros_like(p))
+    return terms.sum(dim)
+
+
+@weight(1)
+@number("1.4")
+@visibility("after_published")
+@tags("probability", "kl_divergence", "edge cases")
+def test_kl_zero_probability_conventions():
+    """kl_divergence: 0 log 0 = 0 (also where q = 0), and p > 0 with q = 0 gives +inf"""
+    prob = student.load("probability")
+    p = torch.tensor([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
+    q = torch.tensor([[0.25, 0.75, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 0.0]])
+    what = f"kl_divergence(p, q) with p = {p.tolist()} and q = {q.tolist()}"
+    out = student.call(prob.kl_divergence, p, q, what=what)
+    expected = torch.tensor([0.5 * math.log(2) + 0.5 * math.log(2 / 3), math.log(2), math.inf])
+    checks.close(out, expected, what,
+                 hint="a term with p = 0 contributes 0 even where q = 0 (0 * log 0 must not become NaN); a term "
+                      "with p > 0 and q = 0 makes the KL +inf.")
+
+
+@weight(0.5)
+@number("1.5")
+@visibility("after_published")
+@tags("probability", "kl_divergence", "gradients")
+def test_kl_gradient_finite_where_p_is_zero():
+    """kl_divergence: gradient with respect to q is finite where p = 0"""
+    prob = student.load("probability")
+    p = torch.tensor([0.0, 0.3, 0.7, 0.0])
+    q = torch.tensor([0.1, 0.2, 0.3, 0.4], requires_grad=True)
+    what = "kl_divergence(p, q) with p = [0, 0.3, 0.7, 0] (gradient with respect to q)"
+    out = student.call(prob.kl_divergence, p, q, what=what)
+    checks.tensor(out, what, shape=())
+    grad = student.call(torch.autograd.grad, out, q, what=f"backward of {what}")[0]
+    checks.finite(grad, f"d {what} / dq",
+                  hint="torch.where(p > 0, p * log(p), 0) still differentiates p * log(p) at p = 0 and gets "
+                       "0 * inf = NaN; substitute safe values (e.g. p := 1 where p == 0) before taking logs.")
+    checks.close(grad, -p.double() / q.detach().double(), f"d {what} / dq")
+
+
+@weight(0.5)
+@number("1.6")
+@visibility("after_published")
+@tags("probability", "kl_divergence", "broadcasting")
+@given(batch=st.integers(1, 3), k=st.integers(2, 6), dim=st.sampled_from([0, 1, -1]), seed=st.integers(0, 99))
+def test_kl_broadcasts_and_respects_dim(batch, k, dim, seed):
+    """kl_divergence: broadcasts p against q and sums along dim, which is removed"""
+    prob = student.load("probability")
+    gen = torch.Generator().manual_seed(seed)
+    shape = [batch, k, 3]
+    norm = dim % 3
+    p = torch.softmax(torch.randn(shape, generator=gen), dim=norm)
+    q_shape = list(shape)
+    q_shape[0] = 1  # broadcast along the batch axis
+    q = torch.softmax(torch.randn(q_shape, generator=gen), dim=norm)
+    what = f"kl_divergence(p, q, dim={dim}) with p of shape {tuple(shape)}, q of shape {tuple(q_shape)}"
+    out = student.call(prob.kl_divergence, p, q, dim=dim, what=what)
+    checks.close(out, reference_kl(p, q, dim), what, rtol=1e-4, atol=1e-5,
+                 hint="sum along `dim` (not always the last axis) after broadcasting p and q.")
+
+
+@weight(0.5)
+@number("1.7")
+@visibility("after_published")
+@tags("probability", "kl_divergence_logits", "stability")
+def test_kl_logits_stable_for_huge_logits():
+    """kl_divergence_logits: finite and accurate for logits up to ±1e4 in float32"""
+    prob = student.load("probability")
+    lp = torch.tensor([[1e4, 0.0, -1e4], [-1e4, 1e4, 5e3], [3.0, -2.0, 0.5]])
+    lq = torch.tensor([[0.0, 1e4, -1e4], [-1e4, 1e4 - 2.0, 5e3], [1e4, -1e4, 0.0]])
+    expected = (torch.log_softmax(lp.double(), -1).exp()
+                * (torch.log_softmax(lp.double(), -1) - torch.log_softmax(lq.double(), -1))).sum(-1)
+    what = "kl_divergence_logits(lp, lq) with logits up to ±1e4 (float32)"
+    out = student.call(prob.kl_divergence_logits, lp, lq, what=what)
+    checks.finite(out, what, hint="softmax then log underflows to log(0) = -inf; use log_softmax.")
+    checks.close(out, expected, what, rtol=1e-4, atol=1e-3,
+                 hint="compute p = exp(log_softmax(lp)) and sum p * (log_softmax(lp) - log_softmax(lq)).")
+
+
+@weight(0.5)
+@number("1.8")
+@visibility("after_published")
+@tags("probability", "gaussian_kl", "broadcasting")
+@given(seed=st.integers(0, 999), shape_p=st.sampled_from([(3, 1), (1, 4), (3, 4)]))
+def test_gaussian_kl_broadcasts_and_vanishes_at_equality(seed, shape_p):
+    """gaussian_kl: broadcasts its four arguments; zero when the Gaussians are equal"""
+    prob = student.load("probability")
+    gen = torch.Generator().manual_seed(seed)
+    mu_p, lv_p = torch.randn(shape_p, generator=gen), torch.randn(shape_p, generator=gen)
+    mu_q, lv_q = torch.randn(3, 4, generator=gen), torch.randn(4, generator=gen)
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mu_p.double(), (0.5 * lv_p.double()).exp()),
+        torch.distributions.Normal(mu_q.double(), (0.5 * lv_q.double()).exp()))
+    what = f"gaussian_kl(mu_p, logvar_p, mu_q, logvar_q) with shapes {shape_p}, {shape_p}, (3, 4), (4,)"
+    out = student.call(prob.gaussian_kl, mu_p, lv_p, mu_q, lv_q, what=what)
+    checks.close(out, expected, what, rtol=1e-4, atol=1e-5,
+                 hint="KL(p || q), not KL(q || p): the variance ratio is exp(logvar_p - logvar_q).")
+    same = student.call(prob.gaussian_kl, mu_q, lv_q, mu_q, lv_q, what="gaussian_kl(mu, logvar, mu, logvar)")
+    checks.close(same, torch.zeros(3, 4), "gaussian_kl(mu, logvar, mu, logvar)", atol=1e-5)
