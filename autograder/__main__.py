@@ -25,7 +25,7 @@ def main(argv=None):
 
     args = parser.parse_args(argv)
     if args.command == "grade":
-        from .grade import grade_command
+        from .harness.grade import grade_command
 
         return grade_command(args.submission, args.results, deadline=args.deadline, quiet=args.quiet)
     if args.command == "skeleton":

@@ -1,0 +1,118 @@
+"""Limits and privilege drop for the child process that runs one test's student code.
+
+A child calls :func:`enter` right after ``fork``: it becomes the leader of a new session (so
+the whole group can be killed), gets CPU, memory, file-size and process-count limits, drops
+to the unprivileged sandbox user when the grader runs as root, and moves to a scratch folder.
+"""
+import ctypes
+import os
+import pwd
+import resource
+import signal
+from dataclasses import dataclass
+
+SANDBOX_USERS = ("ps1-student", "nobody")
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 10.0      # wall clock per test (enforced by the parent)
+    memory_mb: int = 512         # address space the child may add on top of what it inherited
+    max_processes: int = 32      # processes the sandbox user may run at once (fork bombs)
+    file_size_mb: int = 16       # largest file the child may write
+
+
+def sandbox_user():
+    """``(uid, gid)`` of the unprivileged user student code runs as, or ``None`` if not root."""
+    if os.geteuid() != 0:
+        return None
+    for name in SANDBOX_USERS:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return entry.pw_uid, entry.pw_gid
+    raise RuntimeError(f"running as root but none of the sandbox users {SANDBOX_USERS} exists")
+
+
+def become_subreaper():
+    """Orphaned grandchildren (double forks) are re-parented to this process, not to init, so
+    that :func:`kill_strays` can find them."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _vm_size():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def enter(limits, user, workdir):
+    """Apply ``limits``, drop to ``user`` (``(uid, gid)`` or ``None``) and ``chdir(workdir)``."""
+    os.setsid()
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    # The child inherits torch's mappings; the memory limit is what it may add on top.
+    address_space = _vm_size() + limits.memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    cpu = int(limits.timeout_s) + 5
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    size = limits.file_size_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
+    if user is not None:
+        uid, gid = user
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    os.chdir(workdir)
+    os.environ.update(HOME=str(workdir), TMPDIR=str(workdir))
+
+
+def kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_strays(user):
+    """Kill what a test left running: every process of the sandbox user (as root), otherwise
+    every child of this (subreaper) process. Returns how many were killed."""
+    me, killed = os.getpid(), 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue
+        uid = int(fields.get("Uid", "-1").split()[0])
+        ppid = int(fields.get("PPid", "0").strip())
+        if (user is not None and uid == user[0]) or (user is None and ppid == me):
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    # reap zombies of our own children
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+    return killed
