@@ -102,6 +102,7 @@ def grade(upload, results_path, deadline_s=None, quiet=False):
     started = time.time()
     deadline = started + (deadline_s or DEFAULT_DEADLINE_S)
     user = sandbox.sandbox_user()
+    sandbox.become_subreaper()  # processes that escape the session are re-parented here
     work = Path(tempfile.mkdtemp(prefix="ps1-grade-"))
     try:
         os.chmod(work, 0o711)  # the sandbox user may pass through, not list
@@ -118,7 +119,7 @@ def grade(upload, results_path, deadline_s=None, quiet=False):
             os.chown(scratch, *user)
         grader_root = _private_copy(work / "grader") if user is not None else ROOT
         manifest, outcomes, problems = run_session(staged.root, scratch, grader_root, deadline, work / "session.log")
-        sandbox.kill_strays(user)
+        sandbox.kill_strays()
         if manifest is None:
             log = (work / "session.log").read_text(errors="replace")[-2000:]
             problems.append("internal error: the grading session did not start; please tell the course staff.\n" + log)
@@ -130,7 +131,7 @@ def grade(upload, results_path, deadline_s=None, quiet=False):
         data = results.build(manifest, outcomes, time.time() - started, summary,
                              not_run_message="not run: grading stopped before this test (time budget exhausted).")
     finally:
-        sandbox.kill_strays(user)
+        sandbox.kill_strays()
         shutil.rmtree(work, ignore_errors=True)
     results.write(data, results_path)
     if not quiet:

@@ -9,6 +9,7 @@ import os
 import pwd
 import resource
 import signal
+import time
 from dataclasses import dataclass
 
 SANDBOX_USERS = ("ps1-student", "nobody")
@@ -70,14 +71,29 @@ def enter(limits, user, workdir):
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
+    # RLIMIT_NPROC counts every process of the (real) user: as root that is the sandbox user
+    # alone; otherwise leave room for what the user already runs.
+    nproc = limits.max_processes + (0 if user is not None else _processes_of(os.getuid()))
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     if user is not None:
         uid, gid = user
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
     os.chdir(workdir)
     os.environ.update(HOME=str(workdir), TMPDIR=str(workdir))
+
+
+def _processes_of(uid):
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count
 
 
 def kill_group(pgid):
@@ -87,32 +103,47 @@ def kill_group(pgid):
         pass
 
 
-def kill_strays(user):
-    """Kill what a test left running: every process of the sandbox user (as root), otherwise
-    every child of this (subreaper) process. Returns how many were killed."""
-    me, killed = os.getpid(), 0
+def _children_of(pid):
+    kids = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
+        if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/status") as status:
-                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        uid = int(fields.get("Uid", "-1").split()[0])
-        ppid = int(fields.get("PPid", "0").strip())
-        if (user is not None and uid == user[0]) or (user is None and ppid == me):
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
-    # reap zombies of our own children
+        if int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _reap():
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            break
+            return
         if pid == 0:
+            return
+
+
+def kill_strays():
+    """Kill every process left over from a test: this process is a subreaper, so whatever a
+    test left running (threads of forks, double-forked daemons) has become our child. Only
+    call it when no legitimate child is running. Returns how many were killed."""
+    me, killed = os.getpid(), 0
+    for _ in range(50):
+        kids = _children_of(me)
+        if not kids:
             break
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.01)
+        _reap()
+    _reap()
     return killed

@@ -167,26 +167,35 @@ class ForkingRunner:
             finally:
                 os._exit(code)
         os.close(write_end)
-        data, status_code, timed_out = b"", None, False
+        data, status_code, timed_out, eof = b"", None, False, False
         deadline = started + timeout
-        while True:
+        while status_code is None:
             left = deadline - time.time()
             if left <= 0:
                 timed_out = True
+                sandbox.kill_group(pid)
+                _, status_code = os.waitpid(pid, 0)
                 break
-            ready, _, _ = select.select([read_end], [], [], min(left, 1.0))
+            ready, _, _ = select.select([] if eof else [read_end], [], [], min(left, 0.02))
             if ready:
                 chunk = os.read(read_end, 65536)
-                if not chunk:
-                    break
                 if len(data) < CHILD_REPORT_CAP:
                     data += chunk
-        if timed_out:
-            sandbox.kill_group(pid)
+                if chunk:
+                    continue
+                eof = True
+            # A grandchild may hold the pipe open after the child is gone: stop at the child's exit.
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status_code = code
+        while select.select([read_end], [], [], 0)[0]:
+            chunk = os.read(read_end, 65536)
+            if not chunk or len(data) >= CHILD_REPORT_CAP:
+                break
+            data += chunk
         os.close(read_end)
-        _, status_code = os.waitpid(pid, 0)
         sandbox.kill_group(pid)
-        sandbox.kill_strays(self.user)
+        sandbox.kill_strays()
         seconds = time.time() - started
         if timed_out:
             return "failed", (f"timed out after {timeout:.0f} s: your code took too long or never returned "

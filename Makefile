@@ -1,0 +1,53 @@
+# PS1 — Autoregressive Models. `make grade` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUBMISSION ?= submission
+RESULTS ?= results.json
+JOBS ?= 2
+
+.PHONY: help venv grade test check selftest skeleton fixtures autograder handout bench bench-cpu clean
+
+help:
+	@echo "make grade      grade ./submission (SUBMISSION=path or .zip) exactly as Gradescope will"
+	@echo "make test       all self-tests: solution 40/40, skeleton 0, corpora, sandbox, zips, sync checks"
+	@echo "make check      the public tests on ./submission (what students run)"
+	@echo "make skeleton   regenerate submission/ from autograder/solution/"
+	@echo "make fixtures   regenerate the reference fixtures from the solution"
+	@echo "make autograder dist/autograder.zip (upload to Gradescope)"
+	@echo "make handout    dist/handout.zip (give to students)"
+	@echo "make bench      grading time and memory (BENCH_TORCH=cpu: with the CPU-only torch build)"
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+grade: venv
+	$(PY) -m autograder grade $(SUBMISSION) --results $(RESULTS)
+
+test: venv
+	$(PY) -m pytest autograder/selftests -n $(JOBS) -p no:cacheprovider -o timeout=900 --durations=15
+
+check: venv
+	$(PY) -m pytest tests -p no:cacheprovider
+
+skeleton: venv
+	$(PY) -m autograder skeleton
+
+fixtures: venv
+	$(PY) -m autograder fixtures
+
+autograder: venv
+	$(PY) -m autograder build autograder
+
+handout: venv
+	$(PY) -m autograder build handout
+
+bench: venv
+	$(PY) -m autograder.bench
+
+clean:
+	rm -rf dist runs results.json .pytest_cache
