@@ -6,7 +6,7 @@ SUBMISSION ?= submission
 RESULTS ?= results.json
 JOBS ?= 2
 
-.PHONY: help venv grade test check selftest skeleton fixtures autograder handout bench bench-cpu clean
+.PHONY: help venv grade test check selftest skeleton fixtures autograder handout bench clean
 
 help:
 	@echo "make grade      grade ./submission (SUBMISSION=path or .zip) exactly as Gradescope will"
@@ -46,8 +46,22 @@ autograder: venv
 handout: venv
 	$(PY) -m autograder build handout
 
+# BENCH_TORCH=cpu benchmarks with a CPU-only torch and the grader's own requirements in
+# $(VENV)-cpu (here `pip install torch==2.13.0` resolves to a local CPU-only wheel).
+BENCH_TORCH ?= installed
+CPU_TORCH ?= torch==2.13.0
+$(VENV)-cpu/.installed: requirements-grader.txt
+	test -x $(VENV)-cpu/bin/python || $(PYTHON) -m venv $(VENV)-cpu
+	$(VENV)-cpu/bin/python -m pip install --quiet --disable-pip-version-check "$(CPU_TORCH)" -r requirements-grader.txt
+	touch $@
+
+ifeq ($(BENCH_TORCH),cpu)
+bench: venv $(VENV)-cpu/.installed
+	$(PY) -m autograder.bench --python $(VENV)-cpu/bin/python
+else
 bench: venv
 	$(PY) -m autograder.bench
+endif
 
 clean:
 	rm -rf dist runs results.json .pytest_cache

@@ -32,6 +32,7 @@ def build(manifest, outcomes, execution_time, summary, not_run_message):
             "output": str(outcome.get("output", ""))[:OUTPUT_CAP],
             "visibility": entry["visibility"],
             "tags": [str(t) for t in entry["tags"]],
+            "extra_data": {"seconds": float(outcome.get("seconds", 0.0))},
         })
     score = round(sum(t["score"] for t in tests), 6)
     return {

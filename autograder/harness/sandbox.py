@@ -20,7 +20,8 @@ PR_SET_PDEATHSIG = 1
 @dataclass(frozen=True)
 class Limits:
     timeout_s: float = 10.0      # wall clock per test (enforced by the parent)
-    memory_mb: int = 512         # address space the child may add on top of what it inherited
+    memory_mb: int = 320         # address space a child may add to what it inherited: with the
+                                 # session's ~250 MB this stays under Gradescope's 768 MB
     max_processes: int = 32      # processes the sandbox user may run at once (fork bombs)
     file_size_mb: int = 16       # largest file the child may write
 

@@ -1,0 +1,154 @@
+"""``make bench``: time and memory of grading the reference solution and of the public tests.
+
+Prints, for the current machine and the torch in use: wall time, CPU time (user + sys of the
+whole process tree) and peak memory of the whole process tree (the sum of every process's
+PSS, sampled every 20 ms: what a container's memory limit counts), and the slowest tests.
+Runs with ``OMP_NUM_THREADS=1`` (Gradescope gives half a CPU). Each figure is the median of
+``--repeat`` runs. Budgets (SPEC §6): grading ≤ 30 s CPU and ≤ 500 MB with a CPU-only torch;
+public tests ≤ 10 s.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION = ROOT / "autograder" / "solution"
+GRADED = ("probability.py", "likelihood.py", "made.py", "pixelcnn.py", "sampling.py", "training.py")
+BUDGETS = {"grade": {"cpu_s": 30.0, "pss_mb": 500.0}, "public": {"wall_s": 10.0}}
+
+
+def _descendants(root_pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, stack = [], [root_pid]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return found
+
+
+def _pss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def measure(cmd, env):
+    """Run ``cmd``; return wall seconds, CPU seconds of the process tree and peak summed PSS (MB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    peak, done = [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], sum(_pss_kb(pid) for pid in _descendants(proc.pid)))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = proc.communicate()[0].decode(errors="replace")
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "pss_mb": peak[0] / 1024, "returncode": proc.returncode, "output": output}
+
+
+def median_runs(cmd, env, repeat):
+    runs = [measure(cmd, env) for _ in range(repeat)]
+    return {key: statistics.median(r[key] for r in runs) for key in ("wall_s", "cpu_s", "pss_mb")}, runs[-1]
+
+
+def torch_build(python):
+    code = ("import torch, sys; cuda = torch.version.cuda; "
+            "print(f'torch {torch.__version__} ({\"CUDA \" + cuda if cuda else \"CPU-only\"} build), "
+            "Python {sys.version.split()[0]}')")
+    return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder.bench")
+    parser.add_argument("--python", default=sys.executable, help="interpreter to grade with (e.g. .venv-cpu/bin/python)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also time the naive design: a fresh interpreter (torch import, collection) per test")
+    args = parser.parse_args(argv)
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        upload = Path(tmp) / "upload"
+        upload.mkdir()
+        package = Path(tmp) / "pkg" / "submission"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        for name in GRADED:
+            (upload / name).write_text((SOLUTION / name).read_text())
+            (package / name).write_text((SOLUTION / name).read_text())
+        results_path = Path(tmp) / "results.json"
+        grade, last = median_runs([args.python, "-m", "autograder", "grade", str(upload), "--results",
+                                   str(results_path), "--quiet"], env, args.repeat)
+        results = json.loads(results_path.read_text())
+        pkg_env = {**env, "PS1_SUBMISSION": str(Path(tmp) / "pkg")}
+        public, _ = median_runs([args.python, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
+                                pkg_env, args.repeat)
+        baseline = None
+        if args.baseline:
+            script = ("import subprocess, sys\n"
+                      "ids = subprocess.run([sys.executable, '-m', 'pytest', '--collect-only', '-q', 'tests', "
+                      "'autograder/suites'], capture_output=True, text=True).stdout.split()\n"
+                      "for i in [i for i in ids if '::' in i]:\n"
+                      "    subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', i], "
+                      "capture_output=True)\n")
+            baseline, _ = median_runs([args.python, "-c", script], pkg_env, 1)
+
+    print(f"PS1 autograder benchmark — {torch_build(args.python)}, {os.cpu_count()} CPUs, OMP_NUM_THREADS=1, "
+          f"median of {args.repeat}")
+    print(f"{'':28}{'wall s':>9}{'CPU s':>9}{'peak PSS MB':>13}   budget")
+    print(f"{'grade the solution':28}{grade['wall_s']:9.2f}{grade['cpu_s']:9.2f}{grade['pss_mb']:13.0f}   "
+          f"<= {BUDGETS['grade']['cpu_s']:.0f} s CPU, <= {BUDGETS['grade']['pss_mb']:.0f} MB")
+    print(f"{'public tests (pytest)':28}{public['wall_s']:9.2f}{public['cpu_s']:9.2f}{public['pss_mb']:13.0f}   "
+          f"<= {BUDGETS['public']['wall_s']:.0f} s")
+    if baseline:
+        print(f"{'naive: 1 interpreter/test':28}{baseline['wall_s']:9.2f}{baseline['cpu_s']:9.2f}"
+              f"{baseline['pss_mb']:13.0f}   (no sandbox; for comparison)")
+    print(f"score {results['score']:.1f}/40; slowest tests (seconds, fork + test):")
+    for test in sorted(results["tests"], key=lambda t: -t["extra_data"]["seconds"])[:8]:
+        print(f"    {test['extra_data']['seconds']:6.2f}  {test['name'][:80]}")
+    total_tests = sum(t["extra_data"]["seconds"] for t in results["tests"])
+    print(f"    {total_tests:6.2f}  all {len(results['tests'])} tests; the rest of the wall time is start-up "
+          "(torch import, collection)")
+    within = (grade["cpu_s"] <= BUDGETS["grade"]["cpu_s"] and grade["pss_mb"] <= BUDGETS["grade"]["pss_mb"]
+              and public["wall_s"] <= BUDGETS["public"]["wall_s"])
+    print("within budget" if within else "OVER BUDGET")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"grade": grade, "public": public, "torch": torch_build(args.python),
+                                               "score": results["score"]}, indent=2))
+    return 0 if last["returncode"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
