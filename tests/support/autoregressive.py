@@ -35,13 +35,13 @@ def made_verdict(dep, order, required, what):
                "(>= in hidden layers, > at the output)")
         checks.fail(f"{what}: output {d} depends on {why}.\n"
                     f"Dependencies of outputs (rows) on inputs (columns), measured with gradients:\n"
-                    f"{pictures.side_by_side(allowed, present, 'allowed', 'measured (marked)')}")
+                    f"{pictures.side_by_side(allowed, present, 'allowed', 'measured (marked)', 'out', 'in')}")
     missing = required & ~present
     if bool(missing.any()):
         d, j = (int(v) for v in missing.nonzero()[0])
         checks.fail(f"{what}: output {d} never depends on input {j}, although the masks of MADE connect "
                     f"them (output d must see every input generated before it when the hidden layers are wide "
-                    f"enough).\n{pictures.side_by_side(required, present, 'required', 'measured (marked)')}\n"
+                    f"enough).\n{pictures.side_by_side(required, present, 'required', 'measured (marked)', 'out', 'in')}\n"
                     "Hint: check that the mask keeps every connection the degree rule allows (>= in hidden "
                     "layers) and that forward applies the mask to the weight, not the output.")
 

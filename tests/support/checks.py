@@ -121,4 +121,4 @@ def same_mask(actual, expected, what, hint, row_label="out", col_label="in"):
     if _equal(actual.to(device="cpu", dtype=_float64), expected.to(_float64)):
         return
     fail(f"{what} is wrong ({row_label} = rows, {col_label} = columns).\n"
-         f"{side_by_side(expected, actual.cpu())}\nHint: {hint}")
+         f"{side_by_side(expected, actual.cpu(), row_label=row_label, col_label=col_label)}\nHint: {hint}")

@@ -30,9 +30,11 @@ def grid(expected, actual=None, row_label="row", col_label="col", limit=24):
     rows = range(r0, min(n_rows, r0 + limit))
     cols = range(c0, min(n_cols, c0 + limit))
     width = max(2, len(str(max(cols, default=0))) + 1)
-    lines = [f"{row_label}\\{col_label}".ljust(8) + "".join(str(c).rjust(width) for c in cols)]
+    corner = f"{row_label}\\{col_label}"
+    label_width = max(8, len(corner) + 1)
+    lines = [corner.ljust(label_width) + "".join(str(c).rjust(width) for c in cols)]
     for r in rows:
-        lines.append(str(r).ljust(8) + "".join(_cell(exp[r][c], act[r][c]).rjust(width) for c in cols))
+        lines.append(str(r).ljust(label_width) + "".join(_cell(exp[r][c], act[r][c]).rjust(width) for c in cols))
     if n_rows > limit or n_cols > limit:
         lines.append(f"(showing rows {rows.start}-{rows.stop - 1} and columns {cols.start}-{cols.stop - 1} "
                      f"of {n_rows}x{n_cols})")
@@ -45,10 +47,11 @@ def _rows(matrix):
     return matrix
 
 
-def side_by_side(expected, actual, title_expected="expected", title_actual="yours (marked)"):
+def side_by_side(expected, actual, title_expected="expected", title_actual="yours (marked)",
+                 row_label="row", col_label="col"):
     """Two grids next to each other: the expected mask and the student's, with differences marked."""
-    left = grid(expected).splitlines()
-    right = grid(expected, actual).splitlines()
+    left = grid(expected, row_label=row_label, col_label=col_label).splitlines()
+    right = grid(expected, actual, row_label=row_label, col_label=col_label).splitlines()
     width = max(len(line) for line in left) + 4
     out = [title_expected.ljust(width) + title_actual]
     out += [a.ljust(width) + b for a, b in zip(left, right)]
