@@ -21,6 +21,11 @@ from _pytest.runner import runtestprotocol
 from . import integrity, sandbox
 
 OUTPUT_CAP = 3000
+# Standard-library modules a student's code may reasonably import; preloaded for the sandbox.
+STDLIB_FOR_STUDENTS = ("abc", "bisect", "collections", "contextlib", "copy", "dataclasses", "enum", "fractions",
+                       "functools", "heapq", "itertools", "json", "math", "numbers", "operator", "pathlib",
+                       "pickle", "random", "re", "statistics", "string", "tempfile", "time", "typing", "warnings",
+                       "zipfile")
 CHILD_REPORT_CAP = 64 * 1024
 
 
@@ -118,7 +123,25 @@ class ForkingRunner:
 
     def _warm_up(self):
         """Import lazily-loaded modules now, while files are readable, so that a child running as
-        the sandbox user never has to read the grader's or Python's files."""
+        the sandbox user never has to read the grader's or Python's files (the interpreter and
+        its packages may live where that user cannot look, e.g. under /root)."""
+        import importlib
+        import pkgutil
+
+        import hypothesis
+
+        # hypothesis imports its engine's parts (targeting, shrinking, …) on first use.
+        for module in pkgutil.walk_packages(hypothesis.__path__, "hypothesis."):
+            if not module.name.startswith("hypothesis.extra"):
+                try:
+                    importlib.import_module(module.name)
+                except Exception:  # noqa: BLE001 — optional parts with missing dependencies
+                    pass
+        for name in STDLIB_FOR_STUDENTS:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
         import torch
         import torch.autograd.functional  # noqa: F401
         import torch.testing  # noqa: F401
