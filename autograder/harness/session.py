@@ -8,6 +8,7 @@ with pytest's own runtest protocol, checks for monkeypatching and writes its out
 that only it and this process hold.
 """
 import argparse
+import gc
 import json
 import os
 import select
@@ -104,6 +105,9 @@ class ForkingRunner:
             return True
         self._warm_up()
         baseline = integrity.snapshot()
+        # Children would otherwise run full garbage collections over every object inherited from
+        # this process, touching (and so copying) all of its memory: ~0.2 s and tens of MB each.
+        gc.freeze()
         ordered = interleave(session.items, self.entries)
         for index, (item, entry) in enumerate(ordered):
             left = self.deadline - time.time()
