@@ -5,8 +5,6 @@ Checks hold references captured at import, so a patched ``torch.allclose`` canno
 verdict; this catches the attempt itself (including patches to the test helpers, pytest and
 builtins) and fails the test with a clear message.
 """
-import builtins
-import math
 import sys
 
 WATCHED_MODULES = ("builtins", "math", "torch", "torch.nn", "torch.nn.functional", "torch.testing",
@@ -48,5 +46,3 @@ def _volatile(owner, attr):
     return attr.startswith("__") or attr in {"_GLOBAL_DEVICE_CONTEXT", "_warned", "_default_to_fused_or_foreach",
                                              "_EXTRA_STATE_KEY_SUFFIX"} or owner == "os" and attr == "environ"
 
-
-__all__ = ["snapshot", "changes", "builtins", "math"]

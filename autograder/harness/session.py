@@ -160,7 +160,7 @@ class ForkingRunner:
         torch.optim.lr_scheduler.StepLR(torch.optim.SGD(lin.parameters(), lr=0.1), 1)
         torch.rand(2, generator=torch.Generator().manual_seed(0))
         torch.empty(2, device="meta") * 2
-        import copy, io, pickle, tempfile, zipfile  # noqa: E401,F401 — used by torch.save / students
+        import io
 
         buffer = io.BytesIO()
         torch.save({"w": lin.state_dict()}, buffer)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from autograder import package
-from autograder.selftests.conftest import ROOT, SOLUTION, copy_graded
+from autograder.selftests.conftest import SOLUTION, copy_graded
 
 VENV_PYTHON = Path(sys.executable)
 

@@ -3,7 +3,6 @@ provided layers (parameter names, buffers), the built-in data and the training C
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch

@@ -112,11 +112,7 @@ def same_mask(actual, expected, what, hint, row_label="out", col_label="in"):
     from .pictures import side_by_side
 
     actual = tensor(actual, what, shape=expected.shape)
-    if actual.is_floating_point() or actual.dtype == torch.bool:
-        values_ok = bool(((actual == 0) | (actual == 1)).all())
-    else:
-        values_ok = bool(((actual == 0) | (actual == 1)).all())
-    if not values_ok:
+    if not bool(((actual == 0) | (actual == 1)).all()):
         fail(f"{what} must contain only 0s and 1s.")
     if _equal(actual.to(device="cpu", dtype=_float64), expected.to(_float64)):
         return
