@@ -30,3 +30,10 @@ def test_bug_costs_points_only_in_its_section(bug, tmp_path):
     assert caught == DOCUMENTED.get(bug.name), (
         f"docs/corpus.md lists {DOCUMENTED.get(bug.name)} for {bug.name}, the grader fails {caught}; "
         "regenerate it with `python -m autograder.corpus.report`")
+
+
+def test_every_test_catches_some_bug(solution_results):
+    """No test that cannot fail: each graded test fails on at least one buggy submission."""
+    numbers = {t["number"] for t in solution_results[0]["tests"]}
+    caught = {number for tests in DOCUMENTED.values() for number in tests}
+    assert numbers <= caught, f"tests {sorted(numbers - caught)} catch none of the corpus's bugs"
