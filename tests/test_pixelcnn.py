@@ -59,10 +59,5 @@ def test_pixelcnn_is_autoregressive():
 @tags("pixelcnn", "PixelCNN", "nll")
 def test_pixelcnn_nll_matches_reference():
     """PixelCNN: logits and NLL match the reference model on fixed weights"""
-    model, what = fixtures.build(FIXTURE)
-    logits = student.call(model, FIXTURE["x"], what=f"{what}(x)")
-    checks.close(logits, FIXTURE["logits"], f"{what}(x) with the reference weights", rtol=1e-4, atol=1e-4,
-                 hint="with the same weights your logits should equal the reference's: check the masks, "
-                      "the padding and that each layer multiplies its weight by its mask.")
-    checks.close(oracles.nll(checks.tensor(logits, what), FIXTURE["x"]), FIXTURE["nll"],
-                 f"NLL of {what} on the reference images", rtol=1e-4, atol=1e-3)
+    fixtures.check_nll(FIXTURE, hint="with the same weights your logits should equal the reference's: check the "
+                                     "masks, the padding and that each layer multiplies its weight by its mask.")

@@ -9,34 +9,16 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from tests.support import checks, oracles, student
 
 
-def reference_epoch(model, batches, lr):
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    total = count = 0
-    for x in batches:
-        loss = oracles.nll(model(x), x).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(x)
-        count += len(x)
-    return total / count
-
-
-def batches(sizes, dims, seed):
-    gen = torch.Generator().manual_seed(seed)
-    return [(torch.rand(n, dims, generator=gen) < 0.5).float() for n in sizes]
-
-
 @weight(1)
 @number("6.1")
 @visibility("visible")
 @tags("training", "train_epoch")
 def test_train_epoch_steps_and_returns_weighted_mean():
     """train_epoch: one optimizer step per batch; returns the example-weighted mean NLL"""
-    data = batches([4, 4, 3], 6, seed=9)
+    data = oracles.binary_batches([4, 4, 3], (6,), seed=9)
     model = oracles.Logistic(6, torch.Generator().manual_seed(10))
     reference = copy.deepcopy(model)
-    expected = reference_epoch(reference, data, lr=0.1)
+    expected = oracles.train_epoch(reference, data, lr=0.1)
     with student.substitute("likelihood", student.oracle_likelihood()):
         training = student.load("training")
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -60,7 +42,7 @@ def test_train_epoch_steps_and_returns_weighted_mean():
 @tags("training", "evaluate")
 def test_evaluate_returns_nll_and_bits_per_dim():
     """evaluate: example-weighted NLL and bits/dim over the whole loader"""
-    data = batches([4, 4, 2], 6, seed=11)
+    data = oracles.binary_batches([4, 4, 2], (6,), seed=11)
     model = oracles.Logistic(6, torch.Generator().manual_seed(12))
     with torch.no_grad():
         expected = torch.cat([oracles.nll(model(x), x) for x in data]).mean().item()

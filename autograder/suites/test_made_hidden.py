@@ -118,13 +118,8 @@ def test_made_autoregressive_any_order(config):
 @tags("made", "MADE", "nll")
 def test_made_nll_matches_reference():
     """MADE: logits and NLL on (B, 4, 5) inputs match the reference model with fixed weights"""
-    model, what = fixtures.build(FIXTURE)
-    logits = student.call(model, FIXTURE["x"], what=f"{what}(x) with x of shape {tuple(FIXTURE['x'].shape)}")
-    checks.close(logits, FIXTURE["logits"], f"{what}(x) with the reference weights", rtol=1e-4, atol=1e-4,
-                 hint="flatten x to (B, D), run self.net and reshape the logits back to x's shape; with the same "
-                      "weights, wrong masks or degrees give different logits.")
-    checks.close(oracles.nll(checks.tensor(logits, what), FIXTURE["x"]), FIXTURE["nll"],
-                 f"NLL of {what} on the reference inputs", rtol=1e-4, atol=1e-3)
+    fixtures.check_nll(FIXTURE, hint="flatten x to (B, D), run self.net and reshape the logits back to x's shape; "
+                                     "with the same weights, wrong masks or degrees give different logits.")
 
 
 @weight(0.5)

@@ -101,12 +101,8 @@ def test_pixelcnn_corners_and_channels():
 @tags("pixelcnn", "PixelCNN", "nll")
 def test_pixelcnn_nll_two_channels():
     """PixelCNN: logits and NLL of a 2-channel model match the reference with fixed weights"""
-    model, what = fixtures.build(FIXTURE)
-    logits = student.call(model, FIXTURE["x"], what=f"{what}(x)")
-    checks.close(logits, FIXTURE["logits"], f"{what}(x) with the reference weights", rtol=1e-4, atol=1e-4,
-                 hint="every MaskedConv2d must convolve with weight * mask and padding kernel_size // 2.")
-    checks.close(oracles.nll(checks.tensor(logits, what), FIXTURE["x"]), FIXTURE["nll"],
-                 f"NLL of {what} on the reference images", rtol=1e-4, atol=1e-3)
+    fixtures.check_nll(FIXTURE, hint="every MaskedConv2d must convolve with weight * mask and padding "
+                                     "kernel_size // 2.")
 
 
 @weight(0.5)

@@ -18,31 +18,13 @@ class CountingSGD(torch.optim.SGD):
         return super().step(closure)
 
 
-def reference_epoch(model, batches, lr):
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    total = count = 0
-    for x in batches:
-        loss = oracles.nll(model(x), x).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(x)
-        count += len(x)
-    return total / count
-
-
-def make_batches(sizes, shape, seed):
-    gen = torch.Generator().manual_seed(seed)
-    return [(torch.rand(n, *shape, generator=gen) < 0.5).float() for n in sizes]
-
-
 @weight(1)
 @number("6.4")
 @visibility("after_published")
 @tags("training", "train_epoch")
 def test_train_epoch_all_loader_kinds():
     """train_epoch: tensors, [x, y] lists and (x, y) tuples; zero_grad each step; image-shaped batches"""
-    data = make_batches([5, 2, 5, 1], (1, 2, 3), seed=41)
+    data = oracles.binary_batches([5, 2, 5, 1], (1, 2, 3), seed=41)
     labels = [torch.zeros(len(x)) for x in data]
     kinds = {"tensors": data, "[x, y] lists": [[x, y] for x, y in zip(data, labels)],
              "(x, y) tuples": list(zip(data, labels))}
@@ -51,7 +33,7 @@ def test_train_epoch_all_loader_kinds():
         for kind, loader in kinds.items():
             model = oracles.Logistic(6, torch.Generator().manual_seed(42))
             reference = copy.deepcopy(model)
-            expected = reference_epoch(reference, data, lr=0.05)
+            expected = oracles.train_epoch(reference, data, lr=0.05)
             optimizer = CountingSGD(model.parameters(), lr=0.05)
             what = f"train_epoch(model, loader, optimizer, device='cpu') with batches of 5, 2, 5, 1 images as {kind}"
             got = student.call(training.train_epoch, model, loader, optimizer, device="cpu", what=what)
@@ -72,7 +54,7 @@ def test_train_epoch_all_loader_kinds():
 @tags("training", "evaluate")
 def test_evaluate_mode_no_grad_and_weighting():
     """evaluate: eval mode without gradients, restores train mode, weights a short last batch by size"""
-    data = make_batches([7, 7, 1], (4,), seed=43)
+    data = oracles.binary_batches([7, 7, 1], (4,), seed=43)
     model = oracles.Logistic(4, torch.Generator().manual_seed(44))
     with torch.no_grad():
         expected = torch.cat([oracles.nll(model(x), x) for x in data]).mean().item()
@@ -101,7 +83,7 @@ def test_evaluate_mode_no_grad_and_weighting():
 @tags("training", "checkpoint")
 def test_checkpoint_restores_optimizer_and_scheduler(tmp_path):
     """save/load_checkpoint: Adam and StepLR states restored exactly; training resumes identically"""
-    data = make_batches([4, 4], (5,), seed=45)
+    data = oracles.binary_batches([4, 4], (5,), seed=45)
 
     def setup(seed):
         model = oracles.Logistic(5, torch.Generator().manual_seed(seed))

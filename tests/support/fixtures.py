@@ -45,3 +45,16 @@ def build(fixture):
     load_params(model, fixture["params"], what)
     return model, what
 
+
+
+def check_nll(fixture, hint):
+    """The student's model, with the fixture's parameters, gives the fixture's logits and NLL."""
+    from . import oracles
+
+    model, what = build(fixture)
+    x = fixture["x"]
+    logits = student.call(model, x, what=f"{what}(x) with x of shape {tuple(x.shape)}")
+    checks.close(logits, fixture["logits"], f"{what}(x) with the reference weights", rtol=1e-4, atol=1e-4,
+                 hint=hint)
+    checks.close(oracles.nll(checks.tensor(logits, what), x), fixture["nll"],
+                 f"NLL of {what} on the reference inputs", rtol=1e-4, atol=1e-3)

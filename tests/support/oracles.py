@@ -260,3 +260,46 @@ class DeviceProbe(_Recording):
     def forward(self, x):
         self._record(x)
         return x * 0 + (self.scale - 1)
+
+
+# --- probability ------------------------------------------------------------------------------
+
+def kl(p, q, dim=-1):
+    """KL(p || q) in float64 with the 0 log 0 = 0 convention."""
+    p, q = torch.broadcast_tensors(p.double(), q.double())
+    return torch.where(p > 0, p * (p.log() - q.log()), torch.zeros_like(p)).sum(dim)
+
+
+def kl_logits(logits_p, logits_q, dim=-1):
+    log_p = torch.log_softmax(logits_p.double(), dim)
+    return (log_p.exp() * (log_p - torch.log_softmax(logits_q.double(), dim))).sum(dim)
+
+
+def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
+    """Elementwise KL between Gaussians, from torch.distributions (an independent derivation)."""
+    normal = torch.distributions.Normal
+    return torch.distributions.kl_divergence(normal(mu_p.double(), (0.5 * logvar_p.double()).exp()),
+                                             normal(mu_q.double(), (0.5 * logvar_q.double()).exp()))
+
+
+# --- training -----------------------------------------------------------------------------------
+
+def binary_batches(sizes, shape, seed):
+    """Random binary batches of the given sizes and per-example shape."""
+    gen = torch.Generator().manual_seed(seed)
+    return [(torch.rand(n, *shape, generator=gen) < 0.5).float() for n in sizes]
+
+
+def train_epoch(model, batches, lr):
+    """The reference loop: SGD, mean NLL per batch, zero_grad/backward/step; returns the
+    example-weighted mean of the batch losses."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    total = count = 0
+    for x in batches:
+        loss = nll(model(x), x).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(x)
+        count += len(x)
+    return total / count
