@@ -28,25 +28,17 @@ def main(argv=None):
         from .harness.grade import grade_command
 
         return grade_command(args.submission, args.results, deadline=args.deadline, quiet=args.quiet)
-    if args.command == "skeleton":
-        from . import skeleton
+    if args.command in ("skeleton", "fixtures"):
+        import importlib
 
+        generated = importlib.import_module(f"autograder.{args.command}")
+        label = "submission/" if args.command == "skeleton" else "the fixtures"
         if args.check:
-            stale = skeleton.differences()
-            print("submission/ is in sync with the solution" if not stale else
-                  f"submission/ is out of sync: {', '.join(stale)} (run `python -m autograder skeleton`)")
+            stale = generated.differences()
+            print(f"{label} in sync with the solution" if not stale else
+                  f"{label} out of sync: {', '.join(stale)} (run `python -m autograder {args.command}`)")
             return 1 if stale else 0
-        print("wrote submission/" + ", submission/".join(skeleton.write()))
-        return 0
-    if args.command == "fixtures":
-        from . import fixtures
-
-        if args.check:
-            stale = fixtures.differences()
-            print("fixtures are in sync with the solution" if not stale else
-                  f"fixtures differ from the solution: {', '.join(stale)} (run `python -m autograder fixtures`)")
-            return 1 if stale else 0
-        print("wrote " + ", ".join(fixtures.write()))
+        print("wrote " + ", ".join(generated.write()))
         return 0
     if args.command == "build":
         from .package import build
