@@ -106,13 +106,7 @@ def grade(upload, results_path, deadline_s=None, quiet=False):
     work = Path(tempfile.mkdtemp(prefix="ps1-grade-"))
     try:
         os.chmod(work, 0o711)  # the sandbox user may pass through, not list
-        upload = Path(upload)
-        if not upload.exists():
-            staged = staging.Staged(root=work / "staged", missing=list(staging.GRADED),
-                                    notes=[f"The upload {upload} does not exist."])
-            (work / "staged" / "submission").mkdir(parents=True)
-        else:
-            staged = staging.stage(upload, work / "staged")
+        staged = staging.stage(upload, work / "staged")
         scratch = work / "scratch"
         scratch.mkdir(mode=0o700)
         if user is not None:

@@ -104,19 +104,21 @@ def kill_group(pgid):
         pass
 
 
-def _children_of(pid):
-    kids = []
+def parents():
+    """``{pid: parent pid}`` of every process visible in /proc."""
+    found = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(entry))
-    return kids
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    found[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def _children_of(pid):
+    return [child for child, parent in parents().items() if parent == pid]
 
 
 def _reap():

@@ -19,6 +19,8 @@ import time
 import pytest
 from _pytest.runner import runtestprotocol
 
+from tests.support.plugin import number_key, points_of
+
 from . import integrity, sandbox
 
 OUTPUT_CAP = 3000
@@ -31,18 +33,15 @@ CHILD_REPORT_CAP = 64 * 1024
 
 
 def manifest_entry(item):
-    fn = getattr(item, "function", None)
-    fn = getattr(fn, "__wrapped__", fn)
-    doc = (getattr(fn, "__doc__", None) or item.name).strip().splitlines()[0]
-    number = str(getattr(fn, "__number__", ""))
+    declared = points_of(item)
     marker = item.get_closest_marker("timeout")
     return {
         "id": item.nodeid,
-        "name": f"{number} {doc}".strip(),
-        "number": number,
-        "max_score": float(getattr(fn, "__weight__", 0.0)),
-        "visibility": getattr(fn, "__visibility__", "visible"),
-        "tags": list(getattr(fn, "__tags__", ())),
+        "name": f"{declared['number']} {declared['name']}".strip(),
+        "number": declared["number"],
+        "max_score": declared["weight"],
+        "visibility": declared["visibility"],
+        "tags": declared["tags"],
         "timeout": float(marker.args[0]) if marker and marker.args else None,
     }
 
@@ -57,7 +56,7 @@ def interleave(items, entries):
     by_section = {}
     for item, entry in zip(items, entries):
         by_section.setdefault(_section(entry), []).append((item, entry))
-    queues = [sorted(v, key=lambda ie: [int(p) for p in ie[1]["number"].split(".") if p.isdigit()])
+    queues = [sorted(v, key=lambda ie: number_key(ie[1]["number"]))
               for _, v in sorted(by_section.items())]
     order = []
     while any(queues):

@@ -90,6 +90,11 @@ def stage(upload, dest):
     package = dest / "submission"
     package.mkdir(parents=True)
     staged = Staged(root=dest)
+    if not Path(upload).exists():
+        (package / "__init__.py").write_text("")
+        staged.missing = list(GRADED)
+        staged.notes.append(f"The upload {upload} does not exist.")
+        return staged
     copies = {}
     for rel, read in _candidates(upload):
         name = PurePosixPath(rel.replace(os.sep, "/")).name

@@ -57,14 +57,21 @@ def pytest_runtest_makereport(item, call):
 # --- the points table ------------------------------------------------------------------------
 
 def points_of(item):
+    """What the gradescope-utils decorators and the docstring declare about a test item."""
     fn = getattr(item, "function", None)
     fn = getattr(fn, "__wrapped__", fn)
     return {
-        "number": getattr(fn, "__number__", ""),
+        "number": str(getattr(fn, "__number__", "")),
         "weight": float(getattr(fn, "__weight__", 0.0)),
         "visibility": getattr(fn, "__visibility__", "visible"),
-        "name": (fn.__doc__ or item.name).strip().splitlines()[0] if fn else item.name,
+        "tags": list(getattr(fn, "__tags__", ())),
+        "name": (getattr(fn, "__doc__", None) or item.name).strip().splitlines()[0],
     }
+
+
+def number_key(number):
+    """Sort key of a test number such as '3.10' (numerically: 3.2 < 3.10)."""
+    return [int(p) for p in number.split(".") if p.isdigit()]
 
 
 _results = {}
@@ -85,7 +92,7 @@ def pytest_terminal_summary(terminalreporter, config):
     tr = terminalreporter
     tr.section("PS1 points")
     earned = total = 0.0
-    for info, nodeid in sorted(graded, key=lambda g: [int(p) for p in g[0]["number"].split(".") if p.isdigit()]):
+    for info, nodeid in sorted(graded, key=lambda g: number_key(g[0]["number"])):
         outcome = _results.get(nodeid)
         got = info["weight"] if outcome == "passed" else 0.0
         earned += got
