@@ -13,7 +13,8 @@ CONTENTS = {
         ("setup.sh", "setup.sh"), ("run_autograder", "run_autograder"),
         ("requirements-grader.txt", "requirements-grader.txt"), ("pytest.ini", "pytest.ini"),
         ("autograder/__init__.py", "autograder/__init__.py"), ("autograder/__main__.py", "autograder/__main__.py"),
-        ("autograder/harness", "autograder/harness"), ("autograder/suites", "autograder/suites"),
+        ("autograder/harness", "autograder/harness"), ("autograder/worker", "autograder/worker"),
+        ("autograder/oracles.py", "autograder/oracles.py"), ("autograder/suites", "autograder/suites"),
         ("autograder/fixtures", "autograder/fixtures"), ("tests", "tests"),
     ],
     "handout": [

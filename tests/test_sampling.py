@@ -1,25 +1,26 @@
-"""Public tests of sampling.py (section 5). The samplers are judged on test-side table models,
-not on your MADE or PixelCNN, so a bug there does not cost points here."""
+"""Public tests of sampling.py (section 5). The samplers are judged on test-side table models
+(built in the worker, see tests/probes/doubles.py), not on your MADE or PixelCNN, so a bug
+there does not cost points here."""
 import torch
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 
-from tests.support import checks, oracles, student
+from tests.support import checks, tables
+from tests.support.client import Seeded
 
 
 @weight(1)
 @number("5.1")
 @visibility("visible")
 @tags("sampling", "sample_made")
-def test_sample_made_follows_order_and_conditions():
+def test_sample_made_follows_order_and_conditions(worker):
     """sample_made: draws positions in model.order, each conditioned on the ones drawn before"""
-    sampling = student.load("sampling")
+    sampling = worker.load("sampling")
     order = [2, 0, 3, 1]
-    model = oracles.TableMADE(order, oracles.chain_tables(4))
+    model = worker.double("TableMADE", order, tables.chain_tables(4))
     expected = torch.zeros(4)
-    expected[torch.tensor(order)] = oracles.chain_expected(4)
+    expected[torch.tensor(order)] = tables.chain_expected(4)
     what = f"sample_made(model, 6, generator) for a deterministic model with order={order}"
-    out = student.call(sampling.sample_made, model, 6, torch.Generator().manual_seed(0), what=what)
-    out = checks.tensor(out, what, shape=(6, 4))
+    out = checks.tensor(sampling.sample_made(model, 6, Seeded(0), what=what), what, shape=(6, 4))
     bad = (out != expected).any(1)
     if bool(bad.any()):
         checks.fail(f"{what}: the model generates x[order[0]] = 1 and then each x[order[i]] = NOT x[order[i-1]], "
@@ -32,15 +33,14 @@ def test_sample_made_follows_order_and_conditions():
 @number("5.2")
 @visibility("visible")
 @tags("sampling", "sample_pixelcnn")
-def test_sample_pixelcnn_raster_order_conditions():
+def test_sample_pixelcnn_raster_order_conditions(worker):
     """sample_pixelcnn: draws pixels in raster order, each conditioned on the earlier pixels"""
-    sampling = student.load("sampling")
+    sampling = worker.load("sampling")
     shape = (2, 2, 3)
-    model = oracles.TablePixelCNN(shape, oracles.chain_tables(6, per_position=2))
-    expected = oracles.chain_expected(6).reshape(1, 2, 3).expand(2, 2, 3)
+    model = worker.double("TablePixelCNN", shape, tables.chain_tables(6, per_position=2))
+    expected = tables.chain_expected(6).reshape(1, 2, 3).expand(2, 2, 3)
     what = "sample_pixelcnn(model, 4, (2, 2, 3), generator) for a deterministic model"
-    out = student.call(sampling.sample_pixelcnn, model, 4, shape, torch.Generator().manual_seed(0), what=what)
-    out = checks.tensor(out, what, shape=(4, *shape))
+    out = checks.tensor(sampling.sample_pixelcnn(model, 4, shape, Seeded(0), what=what), what, shape=(4, *shape))
     bad = (out != expected).flatten(1).any(1)
     if bool(bad.any()):
         checks.fail(f"{what}: pixel (0, 0) is always 1 and each later pixel (raster order) is the NOT of the "

@@ -1,42 +1,40 @@
-"""Limits and privilege drop for the child process that runs one test's student code.
+"""Who student code runs as, and clean-up of processes that outlive the grading session.
 
-A child calls :func:`enter` right after ``fork``: it becomes the leader of a new session (so
-the whole group can be killed), gets CPU, memory, file-size and process-count limits, drops
-to the unprivileged sandbox user when the grader runs as root, and moves to a scratch folder.
+The workers themselves are confined by :mod:`autograder.worker.confine` (limits, privilege
+drop, Landlock) right after the zygote forks them; this module is the grading process's side.
 """
 import ctypes
 import os
 import pwd
-import resource
 import signal
 import time
-from dataclasses import dataclass
 
-SANDBOX_USERS = ("ps1-student", "nobody")
 PR_SET_CHILD_SUBREAPER = 36
-PR_SET_PDEATHSIG = 1
-
-
-@dataclass(frozen=True)
-class Limits:
-    timeout_s: float = 10.0      # wall clock per test (enforced by the parent)
-    memory_mb: int = 320         # address space a child may add to what it inherited: with the
-                                 # session's ~250 MB this stays under Gradescope's 768 MB
-    max_processes: int = 32      # processes the sandbox user may run at once (fork bombs)
-    file_size_mb: int = 16       # largest file the child may write
+# Workers of one grading run as a uid of their own, in a range no account uses: killing
+# "every process of that uid" then ends exactly this grading's strays, never another
+# grading's workers on the same machine (staff grade many uploads at once).
+UID_BASE = 1_900_000_000
+UID_SPAN = 4_000_000
 
 
 def sandbox_user():
-    """``(uid, gid)`` of the unprivileged user student code runs as, or ``None`` if not root."""
+    """``(uid, gid)`` the workers of this grading run as, or ``None`` when not root (then
+    there is no one to drop to). ``PS1_SANDBOX_UID`` picks one (the self-tests do)."""
     if os.geteuid() != 0:
         return None
-    for name in SANDBOX_USERS:
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        return entry.pw_uid, entry.pw_gid
-    raise RuntimeError(f"running as root but none of the sandbox users {SANDBOX_USERS} exists")
+    forced = os.environ.get("PS1_SANDBOX_UID")
+    uid = int(forced) if forced else UID_BASE + os.getpid() % UID_SPAN
+    if uid < UID_BASE or _has_account(uid):
+        raise RuntimeError(f"sandbox uid {uid} belongs to an account; pick one from {UID_BASE} up")
+    return uid, uid
+
+
+def _has_account(uid):
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
 
 
 def become_subreaper():
@@ -46,55 +44,6 @@ def become_subreaper():
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):
         pass
-
-
-def _vm_size():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def enter(limits, user, workdir):
-    """Apply ``limits``, drop to ``user`` (``(uid, gid)`` or ``None``) and ``chdir(workdir)``."""
-    os.setsid()
-    try:
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    # The child inherits torch's mappings; the memory limit is what it may add on top.
-    address_space = _vm_size() + limits.memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    cpu = int(limits.timeout_s) + 5
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    size = limits.file_size_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
-    # RLIMIT_NPROC counts every process of the (real) user: as root that is the sandbox user
-    # alone; otherwise leave room for what the user already runs.
-    nproc = limits.max_processes + (0 if user is not None else _processes_of(os.getuid()))
-    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-    if user is not None:
-        uid, gid = user
-        os.setgroups([])
-        os.setgid(gid)
-        os.setuid(uid)
-    os.chdir(workdir)
-    os.environ.update(HOME=str(workdir), TMPDIR=str(workdir))
-
-
-def _processes_of(uid):
-    count = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    count += 1
-            except OSError:
-                pass
-    return count
 
 
 def kill_group(pgid):

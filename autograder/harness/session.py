@@ -1,35 +1,36 @@
-"""The grading session: collect the suites once, then run each test in a sandboxed fork.
+"""The grading session: the trusted process that runs the tests and computes every verdict.
 
-Run by :mod:`autograder.harness.grade` as a subprocess (``python -m autograder.harness.session``).
-This process imports torch and the tests but never student code; it reports, over the file
-descriptor given by ``--report-fd``, one JSON line with the manifest (collected before any
-student code runs) and one per test outcome. Each child: enters the sandbox, runs one test
-with pytest's own runtest protocol, checks for monkeypatching and writes its outcome to a pipe
-that only it and this process hold.
+Run by :mod:`autograder.harness.grade` as ``python -m autograder.harness.session``. It collects
+the suites, reports the manifest of tests (over ``--report-fd``, one JSON line per message)
+and runs each test body here, in this process, which never imports, runs or unpickles
+anything of the student's. Student code runs only in workers: at start-up this process
+launches the zygote (:mod:`autograder.worker.zygote`, a fresh interpreter that holds torch
+and the probe library, nothing else), and for each test asks it to fork a fresh, confined
+worker, connected by one socket. The test's probes go over that socket and come back as
+plain data (:mod:`tests.probes.wire`); the worker is killed when the test ends.
 """
 import argparse
-import gc
 import json
 import os
-import select
 import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
 from _pytest.runner import runtestprotocol
 
+from tests.probes import wire
+from tests.support import client
 from tests.support.plugin import number_key, points_of
 
-from . import integrity, sandbox
+from . import cleanup
 
 OUTPUT_CAP = 3000
-# Standard-library modules a student's code may reasonably import; preloaded for the sandbox.
-STDLIB_FOR_STUDENTS = ("abc", "bisect", "collections", "contextlib", "copy", "dataclasses", "enum", "fractions",
-                       "functools", "heapq", "itertools", "json", "math", "numbers", "operator", "pathlib",
-                       "pickle", "random", "re", "statistics", "string", "tempfile", "time", "typing", "warnings",
-                       "zipfile")
-CHILD_REPORT_CAP = 64 * 1024
+DEFAULT_TIMEOUT_S = 10.0
+STARTUP_TIMEOUT_S = 120.0
 
 
 def manifest_entry(item):
@@ -56,8 +57,7 @@ def interleave(items, entries):
     by_section = {}
     for item, entry in zip(items, entries):
         by_section.setdefault(_section(entry), []).append((item, entry))
-    queues = [sorted(v, key=lambda ie: number_key(ie[1]["number"]))
-              for _, v in sorted(by_section.items())]
+    queues = [sorted(v, key=lambda ie: number_key(ie[1]["number"])) for _, v in sorted(by_section.items())]
     order = []
     while any(queues):
         for queue in queues:
@@ -66,7 +66,7 @@ def interleave(items, entries):
     return order
 
 
-def _outcome_of(reports):
+def outcome_of(reports):
     """(status, message) from pytest's setup/call/teardown reports."""
     for report in reports:
         if report.failed:
@@ -79,12 +79,154 @@ def _outcome_of(reports):
     return "passed", ""
 
 
-class ForkingRunner:
-    """pytest plugin: runs every collected test in its own sandboxed child process."""
+def signal_name(number):
+    """'SIGKILL', 'SIGRTMIN+5', or 'signal 99': never raises for an unknown number."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        low, high = getattr(signal, "SIGRTMIN", 34), getattr(signal, "SIGRTMAX", 64)
+        return f"SIGRTMIN+{number - low}" if low <= number <= high else f"signal {number}"
 
-    def __init__(self, report, limits, user, scratch, deadline):
-        self.report, self.limits, self.user, self.scratch, self.deadline = report, limits, user, scratch, deadline
+
+def death_message(status):
+    if "signal" in status:
+        name = signal_name(status["signal"])
+        hint = {"SIGKILL": " (killed: probably the memory limit)", "SIGXCPU": " (CPU time limit)",
+                "SIGSEGV": " (a crash inside native code)"}.get(name, "")
+        return f"the test process was ended by {name}{hint} while running your code."
+    return ("the test process ended before the test finished (exit status "
+            f"{status.get('exit', '?')}): does your code call sys.exit(), os._exit() or os.kill()?")
+
+
+# --- the zygote and its workers -----------------------------------------------------------------
+
+class Zygote:
+    """The session's handle on the zygote process."""
+
+    def __init__(self, runtime, staged, user, limits, log):
+        self.user = user
+        ours, theirs = socket.socketpair()
+        code = (f"import sys; sys.path.insert(0, {str(runtime)!r}); from worker import zygote; "
+                "sys.exit(zygote.main())")
+        cmd = [sys.executable, "-I", "-B", "-c", code, "--control-fd", str(theirs.fileno()), "--staged", str(staged),
+               "--user", f"{user[0]}:{user[1]}" if user else "", "--timeout", str(limits["timeout"]),
+               "--memory-mb", str(limits["memory_mb"])]
+        self.proc = subprocess.Popen(cmd, cwd=runtime, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=log, start_new_session=True)
+        theirs.close()
+        self.sock = ours
+        self.info = None
+
+    def _reply(self, timeout):
+        self.sock.settimeout(timeout)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("the zygote exited")
+            data += chunk
+        return json.loads(data)
+
+    def ready(self, timeout=STARTUP_TIMEOUT_S):
+        if self.info is None:
+            self.info = self._reply(timeout)
+        return self.info
+
+    def command(self, cmd, fds=(), timeout=30.0, **args):
+        message = (json.dumps({"cmd": cmd, **args}) + "\n").encode()
+        if fds:
+            socket.send_fds(self.sock, [message], list(fds))
+        else:
+            self.sock.sendall(message)
+        return self._reply(timeout)
+
+    def close(self):
+        try:
+            self.command("exit", timeout=10)
+        except (OSError, RuntimeError, ValueError):
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+
+
+class Remote:
+    """One test's worker: a transport for :class:`tests.support.client.Worker`."""
+
+    def __init__(self, zygote, scratch_root, timeout):
+        self.zygote, self.timeout = zygote, timeout
+        self.deadline = time.time() + timeout
+        self.scratch = tempfile.mkdtemp(prefix="test-", dir=scratch_root)
+        if zygote.user:
+            os.chown(self.scratch, *zygote.user)
+        self.sock, theirs = socket.socketpair()
+        try:
+            self.pid = zygote.command("spawn", fds=[theirs.fileno()], scratch=self.scratch)["pid"]
+        finally:
+            theirs.close()
+        self.dead = None
+
+    def request(self, frame, timeout=None):
+        try:
+            self.sock.settimeout(max(0.001, self.deadline - time.time()))
+            self.sock.sendall(frame)
+            prefix = self._read(wire.PREFIX_BYTES)
+            header_len, blob_len = wire.frame_sizes(prefix)
+            return prefix + self._read(header_len + blob_len)
+        except (socket.timeout, TimeoutError):
+            self._kill()
+            raise client.WorkerGone(
+                f"timed out after {self.timeout:.0f} s: your code took too long or never returned (an infinite "
+                "loop, or a per-example Python loop where a vectorised tensor operation is expected).") from None
+        except wire.WireError as exc:
+            self._kill()
+            raise client.WorkerGone(f"the test process sent an unreadable answer ({exc}); this test scores 0.") \
+                from None
+        except (BrokenPipeError, ConnectionError, EOFError):
+            self._kill()
+            raise client.WorkerGone(death_message(self.status())) from None
+
+    def _read(self, n):
+        chunks, got = [], 0
+        while got < n:
+            chunk = self.sock.recv(min(n - got, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def _kill(self):
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def status(self):
+        if self.dead is None:
+            self.dead = self.zygote.command("reap", pid=self.pid, timeout=2.0)
+        return self.dead
+
+    def close(self):
+        self.sock.close()
+        self._kill()
+        self.status()
+        self.zygote.command("sweep")
+        cleanup.remove_tree(self.scratch)
+
+
+# --- the pytest plugin ------------------------------------------------------------------------
+
+class Session:
+    """pytest plugin: runs the collected tests one by one, each with its own worker."""
+
+    def __init__(self, report, zygote, scratch, deadline, timeout):
+        self.report, self.zygote, self.scratch = report, zygote, scratch
+        self.deadline, self.timeout = deadline, timeout
         self.entries = []
+        self.current = None
 
     def send(self, message):
         os.write(self.report, (json.dumps(message) + "\n").encode())
@@ -95,172 +237,93 @@ class ForkingRunner:
         self.send({"type": "manifest", "tests": self.entries})
 
     def pytest_collectreport(self, report):
-        # Collection never runs student code, so a failure here is the grader's own bug.
-        if report.failed:
+        if report.failed:  # collection never runs student code: this is the grader's own bug
             self.send({"type": "collect_error", "where": report.nodeid, "text": str(report.longrepr)[:OUTPUT_CAP]})
+
+    def backend(self, item):
+        transport = Remote(self.zygote, self.scratch, self.current)
+        return transport
 
     def pytest_runtestloop(self, session):
         if session.testsfailed and not session.items:
             return True
-        self._warm_up()
-        baseline = integrity.snapshot()
-        # Children would otherwise run full garbage collections over every object inherited from
-        # this process, touching (and so copying) all of its memory: ~0.2 s and tens of MB each.
-        gc.freeze()
+        try:
+            info = self.zygote.ready()
+        except (OSError, RuntimeError, ValueError) as exc:
+            info = {"error": f"the zygote did not start: {type(exc).__name__}: {exc}"}
+        self.send({"type": "workers", "info": info})
+        client.backend = self.backend
         ordered = interleave(session.items, self.entries)
         for index, (item, entry) in enumerate(ordered):
             left = self.deadline - time.time()
-            remaining = len(ordered) - index
             if left < 1.0:
                 self.send({"type": "result", "id": entry["id"], "status": "failed", "seconds": 0.0,
                            "output": "not run: the grading time budget ran out (an earlier test of yours took "
                                      "very long or hung)."})
                 continue
-            timeout = entry["timeout"] or self.limits.timeout_s
             # Leave every test that still has to run at least a fair share of what is left.
-            timeout = max(1.0, min(timeout, left - 0.5 * (remaining - 1)))
-            status, output, seconds = self._run_one(item, baseline, timeout)
+            remaining = len(ordered) - index
+            self.current = max(1.0, min(entry["timeout"] or self.timeout, left - 0.5 * (remaining - 1)))
+            item.ps1_number = entry["number"]
+            started = time.time()
+            try:
+                status, output = outcome_of(runtestprotocol(item, log=False, nextitem=None))
+            except Exception as exc:  # noqa: BLE001 — a bug of ours costs this test, never the session
+                status, output = "failed", f"internal grader error ({type(exc).__name__}), please tell the course staff."
             self.send({"type": "result", "id": entry["id"], "status": status, "output": output,
-                       "seconds": round(seconds, 3)})
+                       "seconds": round(time.time() - started, 3)})
         return True
 
-    def _warm_up(self):
-        """Import lazily-loaded modules now, while files are readable, so that a child running as
-        the sandbox user never has to read the grader's or Python's files (the interpreter and
-        its packages may live where that user cannot look, e.g. under /root)."""
-        import importlib
-        import pkgutil
 
-        import hypothesis
+def audit_student_imports(staged):
+    """Record any import of a ``submission`` module or opening of a staged file in this
+    process (there must be none: the self-tests check)."""
+    seen = []
+    staged = os.path.realpath(staged)
 
-        # hypothesis imports its engine's parts (targeting, shrinking, …) on first use.
-        for module in pkgutil.walk_packages(hypothesis.__path__, "hypothesis."):
-            if not module.name.startswith("hypothesis.extra"):
-                try:
-                    importlib.import_module(module.name)
-                except Exception:  # noqa: BLE001 — optional parts with missing dependencies
-                    pass
-        for name in STDLIB_FOR_STUDENTS:
-            try:
-                importlib.import_module(name)
-            except ImportError:
-                pass
-        import torch
-        import torch.autograd.functional  # noqa: F401
-        import torch.testing  # noqa: F401
-        import torch.utils.data  # noqa: F401
-        import hypothesis.strategies  # noqa: F401
+    def hook(event, args):
+        if event == "import" and args and str(args[0]).split(".")[0] == "submission":
+            seen.append(f"import {args[0]}")
+        elif event == "open" and args and isinstance(args[0], (str, bytes)):
+            path = os.fsdecode(args[0])
+            if os.path.realpath(path).startswith(staged + os.sep):
+                seen.append(f"open {path}")
 
-        conv = torch.nn.Conv2d(1, 1, 3, padding=1)
-        lin = torch.nn.Linear(3, 3)
-        x = torch.randn(2, 1, 3, 3, requires_grad=True)
-        (conv(x).sum() + lin(torch.randn(2, 3)).sum()).backward()
-        torch.optim.Adam(lin.parameters()).step()
-        torch.optim.lr_scheduler.StepLR(torch.optim.SGD(lin.parameters(), lr=0.1), 1)
-        torch.rand(2, generator=torch.Generator().manual_seed(0))
-        torch.empty(2, device="meta") * 2
-        import io
-
-        buffer = io.BytesIO()
-        torch.save({"w": lin.state_dict()}, buffer)
-        buffer.seek(0)
-        torch.load(buffer, weights_only=True)
-
-    def _run_one(self, item, baseline, timeout):
-        read_end, write_end = os.pipe()
-        started = time.time()
-        pid = os.fork()
-        if pid == 0:  # child
-            code = 0
-            try:
-                os.close(read_end)
-                os.close(self.report)
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, 1)
-                os.dup2(devnull, 2)
-                sandbox.enter(self.limits, self.user, self.scratch)
-                reports = runtestprotocol(item, log=False, nextitem=None)
-                status, output = _outcome_of(reports)
-                patched = integrity.changes(baseline)
-                if patched:
-                    status = "failed"
-                    output = ("your code replaced or deleted " + ", ".join(patched[:8]) +
-                              " while this test ran. Graded code may not monkeypatch libraries, builtins or the "
-                              "tests; this test scores 0.")
-                os.write(write_end, json.dumps({"status": status, "output": output}).encode()[:CHILD_REPORT_CAP])
-            except BaseException:  # noqa: B902 — nothing may escape a forked child
-                code = 70
-            finally:
-                os._exit(code)
-        os.close(write_end)
-        data, status_code, timed_out, eof = b"", None, False, False
-        deadline = started + timeout
-        while status_code is None:
-            left = deadline - time.time()
-            if left <= 0:
-                timed_out = True
-                sandbox.kill_group(pid)
-                _, status_code = os.waitpid(pid, 0)
-                break
-            ready, _, _ = select.select([] if eof else [read_end], [], [], min(left, 0.02))
-            if ready:
-                chunk = os.read(read_end, 65536)
-                if len(data) < CHILD_REPORT_CAP:
-                    data += chunk
-                if chunk:
-                    continue
-                eof = True
-            # A grandchild may hold the pipe open after the child is gone: stop at the child's exit.
-            done, code = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status_code = code
-        while select.select([read_end], [], [], 0)[0]:
-            chunk = os.read(read_end, 65536)
-            if not chunk or len(data) >= CHILD_REPORT_CAP:
-                break
-            data += chunk
-        os.close(read_end)
-        sandbox.kill_group(pid)
-        sandbox.kill_strays()
-        seconds = time.time() - started
-        if timed_out:
-            return "failed", (f"timed out after {timeout:.0f} s: your code took too long or never returned "
-                              "(an infinite loop, or a per-example Python loop where a vectorised tensor "
-                              "operation is expected)."), seconds
-        try:
-            result = json.loads(data.decode())
-            return result["status"], str(result["output"])[:OUTPUT_CAP], seconds
-        except (ValueError, KeyError, TypeError):
-            pass
-        if os.WIFSIGNALED(status_code):
-            sig = signal.Signals(os.WTERMSIG(status_code)).name
-            hint = {"SIGKILL": " (killed: probably the memory limit)", "SIGXCPU": " (CPU time limit)",
-                    "SIGSEGV": " (a crash inside native code)"}.get(sig, "")
-            return "failed", f"the test process was ended by {sig}{hint} while running your code.", seconds
-        return "failed", ("the test process ended before the test finished (exit status "
-                          f"{os.WEXITSTATUS(status_code)}): does your code call sys.exit(), os._exit() or "
-                          "os.kill()?"), seconds
+    sys.addaudithook(hook)
+    return seen
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--report-fd", type=int, required=True)
     parser.add_argument("--staged", required=True, help="folder holding the staged submission/ package")
-    parser.add_argument("--scratch", required=True, help="working folder of the sandboxed children")
+    parser.add_argument("--runtime", required=True, help="folder holding the workers' code (worker/, probes/)")
+    parser.add_argument("--scratch", required=True, help="where each worker gets its own folder")
+    parser.add_argument("--user", default="", help="uid:gid of the sandbox user (as root)")
     parser.add_argument("--deadline", type=float, required=True, help="absolute time.time() to stop by")
-    parser.add_argument("--timeout", type=float, default=sandbox.Limits.timeout_s)
-    parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_mb)
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
+    parser.add_argument("--memory-mb", type=int, default=320)
+    parser.add_argument("--audit", default=None, help="write what the audit hook saw here (self-tests)")
     parser.add_argument("paths", nargs="+")
     args = parser.parse_args(argv)
 
-    os.environ["PS1_SUBMISSION"] = args.staged
+    seen = audit_student_imports(args.staged)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    sandbox.become_subreaper()
-    limits = sandbox.Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
-    runner = ForkingRunner(args.report_fd, limits, sandbox.sandbox_user(), args.scratch, args.deadline)
-    code = pytest.main(["-q", "-s", "-p", "no:cacheprovider", "-p", "no:timeout", "-p", "no:randomly",
-                        "--rootdir", os.getcwd(), "-o", "addopts=", "-o", "python_files=test_*.py",
-                        "--basetemp", os.path.join(args.scratch, "pytest"), *args.paths], plugins=[runner])
+    user = tuple(int(v) for v in args.user.split(":")) if args.user else None
+    # The zygote starts (torch import, warm-up) while this process collects the tests.
+    zygote = Zygote(args.runtime, args.staged, user, {"timeout": args.timeout, "memory_mb": args.memory_mb},
+                    sys.stderr)
+    plugin = Session(args.report_fd, zygote, args.scratch, args.deadline, args.timeout)
+    try:
+        code = pytest.main(["-q", "-p", "no:cacheprovider", "-p", "no:timeout", "-p", "no:randomly",
+                            "--rootdir", os.getcwd(), "-o", "addopts=", "-o", "python_files=test_*.py",
+                            "--basetemp", os.path.join(args.scratch, "pytest"), *args.paths], plugins=[plugin])
+    finally:
+        zygote.close()
+        if args.audit:
+            with open(args.audit, "w") as out:
+                json.dump({"seen": seen, "modules": sorted(m for m in sys.modules if m.startswith("submission")),
+                           "workers": zygote.info or {}}, out)
     return 0 if code in (0, 1) else int(code)
 
 

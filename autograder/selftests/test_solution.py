@@ -15,7 +15,7 @@ def test_solution_scores_full_marks(solution_results):
     failed = [f"{t['number']}: {t['output'][:300]}" for t in results["tests"] if t["status"] != "passed"]
     assert not failed, "the reference solution failed:\n" + "\n".join(failed)
     assert results["score"] == 40.0
-    assert "Total: 40.0 / 40.0" in stdout
+    assert stdout.strip().splitlines()[-1].startswith("Total: 40.0 / 40.0")
 
 
 def test_results_follow_gradescope_schema(solution_results):

@@ -1,30 +1,77 @@
-"""Gradient-based checks of the autoregressive property, with pictures for the student.
+"""Checks of the autoregressive property, with pictures for the student.
 
-For a model f, ``J[i, j] = max over random inputs of |∂f(x)_i / ∂x_j|``. An output may depend
-only on the inputs generated before it: those entries of J must be exactly zero, whatever the
-weights. Where the architecture connects an input to an output, J must be non-zero for some
-random input and weights.
+The dependency of outputs on inputs is measured twice, over several random inputs and
+re-randomised weights (drawn here, loaded into the student's model by name):
+
+* by gradients, in the worker: ``J[i, j] = max over inputs of |∂f(x)_i / ∂x_j|``, exact zeros
+  where the masks cut every path;
+* by perturbation, judged here: the worker only runs the model on the inputs and on copies with
+  one entry changed, and this module compares the outputs.
+
+An output may depend only on inputs generated before it: both measurements must be zero
+there. Where the architecture connects an input to an output, perturbing it must change the
+output for some input and weights. Neither verdict trusts an analysis done in the worker:
+the perturbation test needs nothing but the model's outputs.
 """
 import torch
 
-from . import checks, oracles, pictures, student
+from . import checks, pictures, tables
+
+WEIGHT_DRAWS = 3
+STEP = 1.0
 
 
-def measure(model, inputs_fn, generator, weight_draws=3):
-    """Union over ``weight_draws`` re-randomisations of the model's dependency matrix."""
-    total = None
-    for _ in range(weight_draws):
-        oracles.rerandomize_(model, generator)
+def made_allowed(order):
+    """``A[d, j]``: True where output d may depend on input j (j generated before d)."""
+    pos = torch.empty(len(order), dtype=torch.long)
+    pos[torch.as_tensor(order)] = torch.arange(len(order))
+    return pos[:, None] > pos[None, :]
+
+
+def pixel_allowed(channels, height, width):
+    """``A[out, in]`` over flattened ``(C, H, W)``: True where the input pixel comes strictly
+    before the output pixel in raster order (any channels)."""
+    pixel = torch.arange(height * width).repeat(channels)
+    return pixel[:, None] > pixel[None, :]
+
+
+def perturbed_dependency(worker, model, x, what):
+    """``max_b |f(x_b + STEP e_j)_i - f(x_b)_i|`` as an ``(out numel, in numel)`` matrix, from the
+    model's outputs alone."""
+    batch, shape = x.shape[0], tuple(x.shape[1:])
+    n = x[0].numel()
+    flat = x.reshape(batch, 1, n).repeat(1, n + 1, 1)
+    flat[:, 1:, :] += STEP * torch.eye(n, dtype=x.dtype)
+    inputs = flat.reshape(batch * (n + 1), *shape)
+    out = worker.call(model, inputs, what=f"{what} on inputs of shape {tuple(inputs.shape)}")
+    out = checks.tensor(out, f"{what}(x) with x of shape {tuple(inputs.shape)}", shape=inputs.shape)
+    out = out.double().reshape(batch, n + 1, n)
+    change = (out[:, 1:, :] - out[:, :1, :]).abs().amax(0).T
+    return change, out.abs().max()
+
+
+def measure(worker, model, inputs_fn, generator, what):
+    """``(present, by_gradient)``: boolean dependency matrices, the union over weight draws of
+    both measurements, and the gradient one alone."""
+    shapes = {name: tuple(p.shape) for name, p in worker.state(model, what)["params"].items()}
+    present = by_gradient = None
+    for _ in range(WEIGHT_DRAWS):
+        worker.load_params(model, tables.random_params(shapes, generator), what)
         x = inputs_fn()
-        dep = oracles.dependency(lambda t: model(t), x)
-        total = dep if total is None else torch.maximum(total, dep)
-    return total
+        n = x[0].numel()
+        jac = worker.jacobian(model, x, what=f"{what}: forward and backward passes on random inputs")
+        jac = checks.tensor(jac, f"the gradients of {what}", shape=(n, n)).double()
+        change, scale = perturbed_dependency(worker, model, x, what)
+        found = (jac > 0) | (change > 1e-7 * max(1.0, float(scale)))
+        by_grad = jac > 0
+        present = found if present is None else present | found
+        by_gradient = by_grad if by_gradient is None else by_gradient | by_grad
+    return present, by_gradient
 
 
-def made_verdict(dep, order, required, what):
-    """Fail with a picture if ``dep`` (D×D) breaks the MADE property for ``order``."""
-    allowed = oracles.made_allowed(order)
-    present = dep > 0
+def made_verdict(present, order, required, what):
+    """Fail with a picture if ``present`` (D×D) breaks the MADE property for ``order``."""
+    allowed = made_allowed(order)
     leaks = present & ~allowed
     if bool(leaks.any()):
         d, j = (int(v) for v in leaks.nonzero()[0])
@@ -46,23 +93,27 @@ def made_verdict(dep, order, required, what):
                     "layers) and that forward applies the mask to the weight, not the output.")
 
 
-def check_made(made, input_dim, hidden_sizes, order, generator, batch=48):
+def check_made(worker, input_dim, hidden_sizes, order, generator, required=None, batch=48):
+    """MADE(input_dim, hidden_sizes, order) is autoregressive in ``order`` and has every
+    connection in ``required`` (default: every allowed one, which is what MADE's masks give
+    when each hidden layer has at least input_dim - 1 units)."""
+    if required is None:
+        assert min(hidden_sizes, default=input_dim) >= input_dim - 1, "pass the required connections"
+        required = made_allowed(order)
     what = f"MADE({input_dim}, {list(hidden_sizes)}, order={list(order)})"
-    model = student.call(made.MADE, input_dim, list(hidden_sizes), list(order), what=what).double()
+    built = worker.call("made.MADE", input_dim, list(hidden_sizes), list(order), what=what)
+    model = worker.convert(built, what=f"{what}.double()", dtype=torch.float64)
     probe = torch.zeros(2, input_dim, dtype=torch.float64)
-    checks.tensor(student.call(model, probe, what=f"{what}(x) with x of shape (2, {input_dim})"),
+    checks.tensor(worker.call(model, probe, what=f"{what}(x) with x of shape (2, {input_dim})"),
                   f"{what}(x) with x of shape (2, {input_dim})", shape=probe.shape)
-    dep = student.call(measure, model, lambda: torch.randn(batch, input_dim, generator=generator,
-                                                           dtype=torch.float64), generator,
-                       what=f"{what} forward pass on random inputs")
-    required = oracles.connectivity(oracles.made_masks(input_dim, list(hidden_sizes), list(order)))
-    made_verdict(dep, list(order), required, what)
+    present, _ = measure(worker, model, lambda: torch.randn(batch, input_dim, generator=generator,
+                                                             dtype=torch.float64), generator, what)
+    made_verdict(present, list(order), required, what)
 
 
-def pixel_verdict(dep, image_shape, what, required_neighbours=True):
+def pixel_verdict(present, image_shape, what, required_neighbours=True):
     channels, height, width = image_shape
-    allowed = oracles.pixel_allowed(channels, height, width)
-    present = dep > 0
+    allowed = pixel_allowed(channels, height, width)
     n_pix = height * width
 
     def field(out_pixel, matrix):
@@ -98,14 +149,15 @@ def pixel_verdict(dep, image_shape, what, required_neighbours=True):
                         "the centre, and the padding must be kernel_size // 2.")
 
 
-def check_pixelcnn(pixelcnn, image_shape, hidden, layers, kernel, generator, batch=6):
+def check_pixelcnn(worker, image_shape, hidden, layers, kernel, generator, batch=6):
     channels, height, width = image_shape
     what = f"PixelCNN(in_channels={channels}, hidden_channels={hidden}, num_layers={layers}, kernel_size={kernel})"
-    model = student.call(pixelcnn.PixelCNN, channels, hidden, layers, kernel, what=what).double()
+    built = worker.call("pixelcnn.PixelCNN", channels, hidden, layers, kernel, what=what)
+    model = worker.convert(built, what=f"{what}.double()", dtype=torch.float64)
     probe = torch.zeros(2, *image_shape, dtype=torch.float64)
-    checks.tensor(student.call(model, probe, what=f"{what}(x) with x of shape {tuple(probe.shape)}"),
+    checks.tensor(worker.call(model, probe, what=f"{what}(x) with x of shape {tuple(probe.shape)}"),
                   f"{what}(x) with x of shape {tuple(probe.shape)}", shape=probe.shape)
-    dep = student.call(measure, model, lambda: torch.randn(batch, *image_shape, generator=generator,
-                                                           dtype=torch.float64), generator,
-                       what=f"{what} forward pass on random {height}×{width} images")
-    pixel_verdict(dep, image_shape, what + f" on {height}×{width} images")
+    present, _ = measure(worker, model, lambda: torch.randn(batch, *image_shape, generator=generator,
+                                                             dtype=torch.float64), generator,
+                         what + f" on {height}×{width} images")
+    pixel_verdict(present, image_shape, what + f" on {height}×{width} images")

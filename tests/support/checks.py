@@ -1,29 +1,18 @@
 """Comparisons that produce messages for students.
 
 Every check fails the test with ``pytest.fail(..., pytrace=False)``: the student sees what was
-called, what was expected, what came back and a hint, never a harness traceback. The torch
-functions used here are captured when this module is imported, before any student code runs,
-so a submission that monkeypatches ``torch.allclose`` and friends cannot change a verdict.
+called, what was expected, what came back and a hint, never a harness traceback. The values
+judged here are plain data that a worker sent back (:mod:`tests.probes.wire`): no student
+object ever reaches this module.
 """
 import math
 
 import pytest
 import torch
 
-from . import student
+from tests.probes import wire
 
-_Tensor = torch.Tensor
-_Parameter = torch.nn.Parameter
-_isfinite = torch.isfinite
-_isnan = torch.isnan
-_abs = torch.abs
-_float64 = torch.float64
-_where = torch.where
-_argmax = torch.argmax
-_as_tensor = torch.as_tensor
-_all = torch.all
-_equal = torch.equal
-_unravel = torch.unravel_index
+from . import client
 
 MAX_MESSAGE = 4000
 
@@ -35,42 +24,68 @@ def fail(message):
     pytest.fail(message, pytrace=False)
 
 
-def tensor(value, what, shape=None, dtype=None, device=None):
-    """``value`` if it is a real ``torch.Tensor`` with the given shape/dtype/device; fails otherwise.
+def kind_of(value):
+    """What a returned value is, in words: 'a torch.Tensor', 'made.Liar', 'float', …"""
+    if isinstance(value, (wire.Ref, wire.Unsent)):
+        return value.type.replace("submission.", "")
+    if isinstance(value, torch.Tensor):
+        claimed = getattr(value, "wire", {}).get("type", "Tensor")
+        return "a torch.Tensor" if claimed in ("Tensor", "Parameter") else f"a tensor subclass {claimed}"
+    if isinstance(value, wire.TensorInfo):
+        return "a torch.Tensor"
+    return type(value).__name__
 
-    Subclasses are refused so that an object overriding ``__eq__`` or comparison methods cannot
-    pass a check.
-    """
-    if type(value) not in (_Tensor, _Parameter):
-        fail(f"{what} returned {type(value).__module__}.{type(value).__qualname__}, expected a torch.Tensor.")
+
+def tensor(value, what, shape=None, dtype=None, device=None):
+    """``value`` if the worker sent a real ``torch.Tensor`` with the given shape/dtype/device
+    (a :class:`~tests.probes.wire.TensorInfo` for tensors without data, e.g. on ``meta``);
+    fails otherwise. Subclasses are refused: their methods are the student's code."""
+    if isinstance(value, torch.Tensor):
+        meta = getattr(value, "wire", {"type": "Tensor", "device": "cpu"})
+    elif isinstance(value, wire.TensorInfo):
+        meta = {"type": value.type, "device": value.device}
+    else:
+        fail(f"{what} returned {kind_of(value)}, expected a torch.Tensor.")
+    if meta["type"] not in ("Tensor", "Parameter"):
+        fail(f"{what} returned a tensor subclass ({meta['type']}), expected a plain torch.Tensor.")
     if shape is not None and tuple(value.shape) != tuple(shape):
         fail(f"{what} returned a tensor of shape {tuple(value.shape)}, expected shape {tuple(shape)}.")
     if dtype is not None and value.dtype != dtype:
         fail(f"{what} returned dtype {value.dtype}, expected {dtype}.")
-    if device is not None and value.device.type != torch.device(device).type:
-        fail(f"{what} returned a tensor on device '{value.device}', expected '{torch.device(device)}'.")
-    return _Tensor.detach(value)
+    if device is not None and torch.device(meta["device"]).type != torch.device(device).type:
+        fail(f"{what} returned a tensor on device '{meta['device']}', expected '{torch.device(device)}'.")
+    return value
+
+
+def number(value, what):
+    """``value`` as a float if the worker sent a Python number (not a bool or a tensor)."""
+    if type(value) not in (int, float):
+        fail(f"{what} returned {kind_of(value)} {str(value)[:60] if type(value) in (str, bool) else ''}".rstrip()
+             + "; expected a Python float (use .item()).")
+    return float(value)
 
 
 def _fmt_index(flat_index, shape):
     if not shape:
         return "()"
-    index = [int(i) for i in _unravel(_as_tensor(flat_index), shape)]
+    index = [int(i) for i in torch.unravel_index(torch.as_tensor(flat_index), shape)]
     return "(" + ", ".join(map(str, index)) + ")"
 
 
 def close(actual, expected, what, hint="", rtol=1e-5, atol=1e-6, shape=True):
     """``actual`` ≈ ``expected`` elementwise (NaN and ±inf must match exactly)."""
     actual = tensor(actual, what, shape=expected.shape if shape else None)
-    a = actual.to(device="cpu", dtype=_float64)
-    e = _as_tensor(expected).to(device="cpu", dtype=_float64).expand_as(a)
-    same_nonfinite = (_isnan(a) & _isnan(e)) | ((a == e) & ~_isfinite(e))
-    err = _where(same_nonfinite, torch.zeros_like(a), _abs(a - e))
-    err = _where(_isnan(err), torch.full_like(err, math.inf), err)
-    bad = err > atol + rtol * _abs(_where(_isfinite(e), e, torch.zeros_like(e)))
+    if isinstance(actual, wire.TensorInfo):
+        fail(f"{what} returned a tensor without data (on '{actual.device}'), expected values.")
+    a = actual.to(dtype=torch.float64)
+    e = torch.as_tensor(expected).to(dtype=torch.float64).expand_as(a)
+    same_nonfinite = (torch.isnan(a) & torch.isnan(e)) | ((a == e) & ~torch.isfinite(e))
+    err = torch.where(same_nonfinite, torch.zeros_like(a), (a - e).abs())
+    err = torch.where(torch.isnan(err), torch.full_like(err, math.inf), err)
+    bad = err > atol + rtol * torch.where(torch.isfinite(e), e, torch.zeros_like(e)).abs()
     if not bool(bad.any()):
         return
-    worst = int(_argmax(_where(bad, err, torch.full_like(err, -1.0)).reshape(-1)))
+    worst = int(torch.where(bad, err, torch.full_like(err, -1.0)).reshape(-1).argmax())
     idx = _fmt_index(worst, tuple(a.shape))
     n_bad, n = int(bad.sum()), bad.numel()
     message = (f"{what}: {n_bad} of {n} values are wrong. At index {idx} expected "
@@ -83,27 +98,28 @@ def close(actual, expected, what, hint="", rtol=1e-5, atol=1e-6, shape=True):
 def finite(actual, what, hint=""):
     """Every entry of ``actual`` is finite."""
     a = tensor(actual, what)
-    bad = ~_isfinite(a)
+    bad = ~torch.isfinite(a)
     if bool(bad.any()):
-        first = int(_argmax(bad.reshape(-1).to(torch.uint8)))
+        first = int(bad.reshape(-1).to(torch.uint8).argmax())
         fail(f"{what}: {int(bad.sum())} values are not finite, e.g. {float(a.reshape(-1)[first])} at index "
              f"{_fmt_index(first, tuple(a.shape))}." + (f"\nHint: {hint}" if hint else ""))
 
 
-def raises_value_error(fn, *args, what, rule, **kwargs):
-    """``fn(*args, **kwargs)`` raises ``ValueError`` (``rule`` says why it should)."""
-    try:
-        fn(*args, **kwargs)
-    except ValueError as exc:
-        if str(exc).strip():
+def raises_value_error(worker, target, *args, what, rule, method=None, **kwargs):
+    """Calling ``target`` in the worker raises ``ValueError`` (``rule`` says why it should)."""
+    _, error = worker.attempt(target, *args, method=method, **kwargs)
+    if error is None:
+        message = f"{what} returned without an error; expected ValueError because {rule}."
+    elif error.get("kind") == "probe":
+        message = f"{what} could not be run: {error.get('message')}."
+    elif "ValueError" in error.get("mro", ()):
+        if str(error.get("message", "")).strip():
             return
         message = f"{what} raised ValueError without a message; say which argument is wrong and why ({rule})."
-    except NotImplementedError as exc:
-        message = f"{what}: not implemented yet ({student.describe(exc)})."
-    except BaseException as exc:  # noqa: B902
-        message = f"{what} raised {student.describe(exc)}; expected ValueError because {rule}."
+    elif error.get("not_implemented"):
+        message = f"{what}: not implemented yet ({client.describe(error)})."
     else:
-        message = f"{what} returned without an error; expected ValueError because {rule}."
+        message = f"{what} raised {client.describe(error)}; expected ValueError because {rule}."
     fail(message)
 
 
@@ -112,9 +128,20 @@ def same_mask(actual, expected, what, hint, row_label="out", col_label="in"):
     from .pictures import side_by_side
 
     actual = tensor(actual, what, shape=expected.shape)
-    if not bool(((actual == 0) | (actual == 1)).all()):
+    if isinstance(actual, wire.TensorInfo) or not bool(((actual == 0) | (actual == 1)).all()):
         fail(f"{what} must contain only 0s and 1s.")
-    if _equal(actual.to(device="cpu", dtype=_float64), expected.to(_float64)):
+    if torch.equal(actual.to(torch.float64), expected.to(torch.float64)):
         return
     fail(f"{what} is wrong ({row_label} = rows, {col_label} = columns).\n"
-         f"{side_by_side(expected, actual.cpu(), row_label=row_label, col_label=col_label)}\nHint: {hint}")
+         f"{side_by_side(expected, actual, row_label=row_label, col_label=col_label)}\nHint: {hint}")
+
+
+def recorded_calls(worker, model, what):
+    """The forward calls the test double recorded in the worker (dicts of device, dtype, training,
+    grad_enabled)."""
+    calls = worker.getattr(model, "calls", what)
+    if not isinstance(calls, list) or not all(isinstance(c, dict) and {"training", "grad_enabled"} <= set(c)
+                                              for c in calls):
+        fail(f"{what}: the record of its forward calls was replaced or changed; leave the model's "
+                    "attributes alone.")
+    return calls

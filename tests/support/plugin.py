@@ -3,6 +3,7 @@
 * registers the hypothesis profile ``ps1``: derandomized and without a database, so that a
   run never depends on earlier runs and grading writes nothing;
 * seeds torch before each test and turns TF32 off;
+* gives each test its ``worker`` (:mod:`tests.support.client`): the probes of the student's code;
 * turns exceptions escaping a test into one line naming the student's file and line;
 * prints a points table at the end of a local run (``pytest tests/`` or ``make check``).
 """
@@ -10,7 +11,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
-from tests.support import student
+from tests.support import client
+from tests.support.client import worker  # noqa: F401 — the fixture
 
 settings.register_profile(
     "ps1",
@@ -19,7 +21,8 @@ settings.register_profile(
     deadline=None,
     max_examples=12,
     print_blob=False,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    # Every example of a test shares its worker on purpose (one sandboxed process per test).
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("ps1")
 torch.set_num_threads(1)
@@ -38,20 +41,19 @@ def deterministic_torch():
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Turn an exception that escaped a test (raised by student code outside a checked call)
-    into one line naming the student's file and line, instead of a harness traceback."""
+    """Turn an exception that escaped a test into one line: the student's exception (raised in
+    the worker and not expected by the test) with its file and line, or our own bug."""
     outcome = yield
     report = outcome.get_result()
     excinfo = call.excinfo
     if report.failed and excinfo is not None and not isinstance(excinfo.value, pytest.fail.Exception):
         exc = excinfo.value
-        if isinstance(exc, NotImplementedError):
-            report.longrepr = f"not implemented yet: {student.describe(exc)}"
-        elif student.raised_in_submission(exc):
-            report.longrepr = f"your code raised {student.describe(exc)}"
+        if isinstance(exc, client.StudentRaised):
+            prefix = "not implemented yet" if exc.info.get("not_implemented") else "your code raised"
+            report.longrepr = f"{prefix}: {client.describe(exc.info)}"
         else:
-            report.longrepr = (f"the test stopped with {type(exc).__name__}: {str(exc)[:300]} "
-                               "outside your files. If your code returns the right types, tell the course staff.")
+            report.longrepr = (f"the test stopped with {type(exc).__name__}: {str(exc)[:300]}. This is a bug in "
+                               "the test, not in your code: please tell the course staff.")
 
 
 # --- the points table ------------------------------------------------------------------------

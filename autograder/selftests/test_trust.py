@@ -1,0 +1,119 @@
+"""The trust boundary: verdicts only in the session, plain data from workers.
+
+* a full grading never imports a ``submission`` module (nor opens a staged file) in the
+  session process, and the zygote the workers fork from holds no test, oracle or fixture;
+* whatever a worker sends (forged verdicts, truncated or oversized frames, deep nesting,
+  unknown dtypes, absurd shapes, NaN, answers out of turn, nothing) fails that test with a
+  one-line message, and the reader never executes anything;
+* the probe protocol's own round trip (the in-process backend) keeps types exact.
+"""
+import json
+import struct
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from autograder.selftests.conftest import run_grader
+from tests.probes import wire
+from tests.support import client
+
+
+# --- a full grading ----------------------------------------------------------------------------
+
+def test_session_never_imports_student_code(solution_upload, tmp_path, monkeypatch):
+    audit = tmp_path / "audit.json"
+    monkeypatch.setenv("PS1_AUDIT", str(audit))
+    results, _ = run_grader(solution_upload, tmp_path / "results.json")
+    assert results["score"] == 40.0
+    seen = json.loads(audit.read_text())
+    assert seen["seen"] == [] and seen["modules"] == [], f"the session touched student code: {seen}"
+    workers = seen["workers"]
+    assert workers.get("ready"), workers
+    assert workers["modules"] == [], f"the zygote holds test or grader modules: {workers['modules']}"
+    assert workers["protections"]["filesystem"], workers
+
+
+# --- what a worker may send ---------------------------------------------------------------------
+
+def frame(header, blob=b"", header_len=None, blob_len=None):
+    header = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return (b"PS1W" + struct.pack(">IQ", len(header) if header_len is None else header_len,
+                                  len(blob) if blob_len is None else blob_len) + header + blob)
+
+
+def answer(rid, ok):
+    return {"$dict": [["id", rid], ["ok", ok]]}
+
+
+GARBAGE = {
+    "a forged verdict line": b'{"status": "passed", "output": ""}\n',
+    "a truncated frame": frame(answer(1, True))[:-3],
+    "an oversized frame": frame(b"{}", header_len=2**31, blob_len=2**40),
+    "deep nesting": frame(b"[" * 50000 + b"]" * 50000),
+    "an unknown dtype": frame(answer(1, {"$tensor": {"dtype": "complex64", "shape": [2], "offset": 0}}), bytes(16)),
+    "an absurd shape": frame(answer(1, {"$tensor": {"dtype": "float32", "shape": [2**40, 2**40], "offset": 0}})),
+    "bytes outside the blob": frame(answer(1, {"$tensor": {"dtype": "float64", "shape": [4], "offset": 8}}),
+                                    bytes(16)),
+    "an untagged object": frame({"id": 1, "ok": True}),
+    "an answer out of turn": frame(answer(7, True)),
+    "an answer with no verdict-like meaning": frame(answer(1, {"$object": "made.Liar"})),
+    "invalid UTF-8": frame(b"\xff\xfe"),
+}
+
+
+class Scripted:
+    """A transport that answers every request with the same bytes."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def request(self, frame, timeout=None):
+        if len(self.data) < wire.PREFIX_BYTES:
+            raise client.WorkerGone("the test process ended before the test finished (exit status 0)")
+        header_len, blob_len = wire.frame_sizes(self.data[:wire.PREFIX_BYTES])  # what the session's reader does
+        if len(self.data) != wire.PREFIX_BYTES + header_len + blob_len:
+            raise client.WorkerGone("the test process sent an unreadable answer (truncated frame)")
+        return self.data
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("kind", sorted(GARBAGE), ids=lambda k: k.replace(" ", "_"))
+def test_garbage_fails_the_test_with_one_line(kind):
+    worker = client.Worker(Scripted(GARBAGE[kind]))
+    try:
+        value = worker.call("made.made_degrees", 4, [5], what="made_degrees(4, [5])")
+    except wire.WireError as exc:  # the transport's own check of the prefix
+        message = str(exc)
+    except pytest.fail.Exception as exc:
+        message = str(exc)
+    else:
+        # Plain data that is not a verdict is just a (wrong) value for the test to judge.
+        assert isinstance(value, (wire.Unsent, bool)), value
+        return
+    assert message and "\n" not in message.strip(), message
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(data=st.binary(max_size=400))
+def test_decoder_never_runs_code_or_crashes(data):
+    """Arbitrary bytes either decode to plain data or raise WireError: nothing else."""
+    try:
+        value = wire.decode(b"PS1W" + struct.pack(">IQ", len(data), 0) + data)
+    except wire.WireError:
+        return
+    assert isinstance(value, (type(None), bool, int, float, str, list, tuple, dict, torch.Tensor, wire.Ref,
+                              wire.Unsent, wire.TensorInfo, torch.dtype, torch.device))
+
+
+def test_round_trip_keeps_types():
+    value = {"t": torch.arange(6, dtype=torch.int64).reshape(2, 3), "f": torch.tensor([1.5, float("nan")]),
+             "b": torch.tensor([True, False]), "tuple": (1, 2.5, "x", None), "list": [[1], []],
+             "dtype": torch.float64, "keys": {3: "int key", "s": 1}}
+    back = wire.decode(wire.encode(value))
+    assert back["t"].dtype == torch.int64 and torch.equal(back["t"], value["t"])
+    assert torch.equal(back["b"], value["b"]) and back["f"].isnan()[1]
+    assert back["tuple"] == value["tuple"] and back["list"] == [[1], []]
+    assert back["dtype"] is torch.float64 and back["keys"] == {3: "int key", "s": 1}

@@ -1,0 +1,166 @@
+"""Confine a freshly forked worker: limits, the unprivileged user, and Landlock.
+
+Runs in the worker right after ``fork``, before any student code. Only the standard library:
+this file is copied next to the probe library into the worker's runtime folder.
+
+* a new session (so the worker's whole process group can be killed), death with its parent;
+* CPU, address-space (on top of what was inherited from the zygote), file-size and
+  process-count limits, no core files;
+* as root: drop to the sandbox user (no supplementary groups);
+* Landlock, where the kernel offers it: reads only below the interpreter, its packages, the
+  runtime, the staged upload and system folders; writes only in the worker's scratch folder;
+  no TCP; no signals to, or abstract sockets of, processes outside the worker's own domain.
+"""
+import ctypes
+import os
+import resource
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # the same on every architecture
+_RULE_PATH_BENEATH = 1
+_CREATE_RULESET_VERSION = 1
+
+# Filesystem rights by the Landlock ABI version that introduced them.
+_FS_V1 = (1 << 13) - 1          # execute, write, read file/dir, remove, make_* (13 rights)
+_FS_REFER, _FS_TRUNCATE, _FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1, 2, 4, 8
+READ = EXECUTE | READ_FILE | READ_DIR
+SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/etc", "/proc", "/sys", "/bin", "/sbin", "/opt")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def prctl(option, value):
+    try:
+        return _libc.prctl(option, value, 0, 0, 0)
+    except AttributeError:
+        return -1
+
+
+def landlock_abi():
+    """The kernel's Landlock ABI version, or 0 where Landlock is missing or disabled."""
+    try:
+        version = _libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    except (AttributeError, OSError):
+        return 0
+    return max(0, int(version))
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+def _fs_rights(abi):
+    rights = _FS_V1
+    if abi >= 2:
+        rights |= _FS_REFER
+    if abi >= 3:
+        rights |= _FS_TRUNCATE
+    if abi >= 5:
+        rights |= _FS_IOCTL_DEV
+    return rights
+
+
+def landlock(read_paths, write_paths, device_paths=()):
+    """Restrict this process (and what it starts) to ``read_paths`` / ``write_paths``.
+
+    Returns a short description of what is enforced, or ``None`` if Landlock is unavailable.
+    """
+    abi = landlock_abi()
+    if abi < 1:
+        return None
+    fs = _fs_rights(abi)
+    attr = _RulesetAttr(fs, 3 if abi >= 4 else 0, 3 if abi >= 6 else 0)  # net: bind+connect; scope: sockets+signals
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    ruleset = _libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return None
+    try:
+        for paths, rights in ((read_paths, READ), (write_paths, fs & ~(_FS_IOCTL_DEV)), (device_paths, fs)):
+            for path in paths:
+                _allow(ruleset, path, rights)
+        if prctl(PR_SET_NO_NEW_PRIVS, 1) != 0 or _libc.syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset),
+                                                                  ctypes.c_uint32(0)) != 0:
+            return None
+    finally:
+        os.close(ruleset)
+    return f"landlock ABI {abi}" + (", no TCP" if abi >= 4 else "") + (", scoped signals" if abi >= 6 else "")
+
+
+def _allow(ruleset, path, rights):
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if not os.path.isdir(path):
+            rights &= EXECUTE | WRITE_FILE | READ_FILE | _FS_TRUNCATE | _FS_IOCTL_DEV  # file rights only
+        rule = _PathBeneath(rights, fd)
+        _libc.syscall(_SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH), ctypes.byref(rule),
+                      ctypes.c_uint32(0))
+    finally:
+        os.close(fd)
+
+
+def interpreter_paths():
+    """Folders the interpreter and its packages live in (not the project around a venv)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths |= {p for p in sys.path if p and os.path.isdir(p) and ("site-packages" in p or "dist-packages" in p
+                                                                  or p.startswith(tuple(paths)))}
+    return sorted(paths)
+
+
+def _vm_size():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def limit(cpu_s, memory_mb, file_size_mb, max_processes, user):
+    """Resource limits for this process; ``memory_mb`` comes on top of what it already maps."""
+    os.setsid()
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    address_space = _vm_size() + memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    size = file_size_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
+    # RLIMIT_NPROC counts every process of the real user: as root (then the sandbox user) only
+    # the workers'; otherwise leave room for what the user already runs.
+    nproc = max_processes + (0 if user is not None else _processes_of(os.getuid()))
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+
+def _processes_of(uid):
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                count += os.stat(f"/proc/{entry}").st_uid == uid
+            except OSError:
+                pass
+    return count
+
+
+def drop_privileges(user):
+    if user is None:
+        return
+    uid, gid = user
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)

@@ -1,0 +1,315 @@
+"""The zygote: a fresh interpreter that holds torch, numpy and the probe library, and forks
+one worker per test.
+
+Started by the grading session as ``python -I -B -c "..." --control-fd N ...`` with only the
+runtime folder (this package and ``probes``) on ``sys.path``: it never sees a test, oracle,
+fixture or the solution. The session talks to it over a Unix socket, one JSON line per
+command, and passes each test's channel (a socket) along with ``spawn``:
+
+* ``spawn`` → fork a worker that keeps only that channel, confines itself (:mod:`.confine`)
+  and answers probe requests until the channel closes; answers ``{"pid": n}``;
+* ``reap`` → wait for a (killed or finished) worker; answers how it ended;
+* ``sweep`` → kill every process a test left behind (as root: every process of the sandbox
+  user; otherwise every descendant, which this subreaper has inherited);
+* ``exit``.
+"""
+import argparse
+import gc
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+from . import confine
+
+# Standard-library modules a student's code may reasonably import, preloaded so that a worker
+# never has to read the interpreter's files (the sandbox user may not be allowed to).
+STDLIB_FOR_STUDENTS = ("abc", "bisect", "collections", "contextlib", "copy", "dataclasses", "enum", "fractions",
+                       "functools", "heapq", "itertools", "json", "math", "numbers", "operator", "pathlib",
+                       "pickle", "random", "re", "statistics", "string", "tempfile", "time", "typing", "warnings",
+                       "zipfile", "io", "struct", "traceback", "inspect", "types", "collections.abc")
+
+
+def warm_up():
+    """Import and exercise what workers will need, so that it is loaded before the fork."""
+    for name in STDLIB_FOR_STUDENTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    import io
+
+    import numpy  # noqa: F401
+    import torch
+    import torch.nn.functional  # noqa: F401
+    import torch.utils.data  # noqa: F401
+
+    from probes import doubles, server, wire  # noqa: F401
+
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1).double()
+    lin = torch.nn.Linear(3, 3)
+    x = torch.randn(2, 1, 3, 3, requires_grad=True, dtype=torch.float64)
+    (conv(x).sum() + lin(torch.randn(2, 3)).sum()).backward()
+    torch.optim.Adam(lin.parameters()).step()
+    torch.optim.lr_scheduler.StepLR(torch.optim.SGD(lin.parameters(), lr=0.1), 1)
+    torch.rand(2, generator=torch.Generator().manual_seed(0)).bernoulli()
+    torch.empty(2, device="meta") * 2
+    torch.nn.functional.binary_cross_entropy_with_logits(torch.zeros(2), torch.zeros(2))
+    torch.log_softmax(torch.zeros(2), 0)
+    buffer = io.BytesIO()
+    torch.save({"w": lin.state_dict()}, buffer)
+    buffer.seek(0)
+    torch.load(buffer, weights_only=True)
+    wire.decode(wire.encode({"t": torch.zeros(2), "x": (1, [2.0])}))
+
+
+class Zygote:
+    def __init__(self, args):
+        self.args = args
+        self.user = tuple(int(v) for v in args.user.split(":")) if args.user else None
+        self.runtime = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.control = socket.socket(fileno=args.control_fd)
+
+    # -- the control loop ---------------------------------------------------------------------
+
+    def serve(self):
+        while True:
+            message, fds, _, _ = socket.recv_fds(self.control, 65536, 4)
+            if not message:
+                return
+            for line in message.splitlines():
+                command = json.loads(line)
+                reply = getattr(self, "cmd_" + command["cmd"])(command, fds)
+                fds = []
+                self.control.sendall((json.dumps(reply) + "\n").encode())
+                if command["cmd"] == "exit":
+                    return
+
+    def cmd_spawn(self, command, fds):
+        channel = fds[0]
+        for extra in fds[1:]:
+            os.close(extra)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                self._become_worker(channel, command)
+            except BaseException:  # noqa: B902 — nothing may escape a forked child
+                code = 70
+            finally:
+                os._exit(code)
+        os.close(channel)
+        return {"pid": pid}
+
+    def cmd_reap(self, command, fds):
+        pid = command["pid"]
+        deadline = time.time() + float(command.get("timeout", 2.0))
+        while True:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return {"unknown": True}
+            if done:
+                break
+            if time.time() > deadline:
+                _kill_group(pid)
+                _, status = os.waitpid(pid, 0)
+                break
+            time.sleep(0.005)
+        if os.WIFSIGNALED(status):
+            return {"signal": os.WTERMSIG(status)}
+        return {"exit": os.WEXITSTATUS(status)}
+
+    def cmd_sweep(self, command, fds):
+        return {"killed": sweep(self.user)}
+
+    def cmd_exit(self, command, fds):
+        sweep(self.user)
+        return {"bye": True}
+
+    # -- a worker -------------------------------------------------------------------------------
+
+    def read_paths(self):
+        return [*confine.interpreter_paths(), self.runtime, self.args.staged, *confine.SYSTEM_READ,
+                "/dev/urandom", "/dev/random", "/dev/zero"]
+
+    def protections(self):
+        """What a worker will be confined by, tried out in a throw-away child."""
+        found = {"user": f"uid {self.user[0]}" if self.user else "the grader's own user (not root)",
+                 "limits": f"{self.args.memory_mb} MB address space, {int(self.args.timeout) + 5} s CPU, "
+                           f"{self.args.file_size_mb} MB files, {self.args.max_processes} processes"}
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(read_end)
+                described = confine.landlock(self.read_paths(), ["/dev/null"])
+                outside = os.path.dirname(self.runtime)
+                try:
+                    os.listdir(outside)
+                    described = None if described else described  # not enforced after all
+                except PermissionError:
+                    pass
+                os.write(write_end, (described or "").encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        described = os.read(read_end, 4096).decode()
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        found["filesystem"] = described or "no Landlock: private copies and file permissions only"
+        return found
+
+    def _become_worker(self, channel, command):
+        self.control.close()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.dup2(channel, 3)
+        os.closerange(4, 65536)  # the channel is the only descriptor a worker keeps
+        scratch = command["scratch"]
+        args = self.args
+        confine.limit(int(args.timeout) + 5, args.memory_mb, args.file_size_mb, args.max_processes, self.user)
+        confine.drop_privileges(self.user)
+        confine.landlock(read_paths=self.read_paths(), write_paths=[scratch, "/dev/null"])
+        os.chdir(scratch)
+        os.environ.update(HOME=scratch, TMPDIR=scratch, TMP=scratch, TEMP=scratch, USER="student", LOGNAME="student")
+        import tempfile
+
+        tempfile.tempdir = scratch  # the zygote may have cached another one
+        from probes import server, wire
+
+        srv = server.Server(self.args.staged)
+        chan = socket.socket(fileno=3)
+        while True:
+            prefix = _read_exactly(chan, wire.PREFIX_BYTES)
+            if prefix is None:
+                return
+            header_len, blob_len = wire.frame_sizes(prefix)
+            rest = _read_exactly(chan, header_len + blob_len)
+            if rest is None:
+                return
+            chan.sendall(srv.handle(prefix + rest))
+
+
+def _read_exactly(sock, n):
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _children():
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == me:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def _processes_of(uid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def _reap_all():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def sweep(user, rounds=200):
+    """Kill whatever tests left running. As root, a helper that is the sandbox user kills
+    every process of that user (``kill(-1)``), however it detached itself; in any case every
+    descendant, since orphans are re-parented to this subreaper. Returns how many were seen."""
+    killed = 0
+    for _ in range(rounds):
+        victims = _children()
+        if user is not None:
+            victims += _processes_of(user[0])
+        if not victims:
+            break
+        killed += len(victims)
+        if user is not None:
+            _kill_user(user)
+        for pid in _children():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.005)
+        _reap_all()
+    _reap_all()
+    return killed
+
+
+def _kill_user(user):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(user[1])
+            os.setuid(user[0])
+            for _ in range(3):
+                os.kill(-1, signal.SIGKILL)  # every process of this user but the caller
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="zygote")
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--staged", required=True, help="folder holding the staged submission/ package")
+    parser.add_argument("--user", default="", help="uid:gid to drop to (as root)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="longest test: the CPU limit follows")
+    parser.add_argument("--memory-mb", type=int, default=320)
+    parser.add_argument("--file-size-mb", type=int, default=16)
+    parser.add_argument("--max-processes", type=int, default=32)
+    args = parser.parse_args(argv)
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # ask about CUDA without creating a context
+    confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
+    warm_up()
+    zygote = Zygote(args)
+    import torch
+
+    info = {"ready": True, "pid": os.getpid(), "python": sys.version.split()[0], "torch": torch.__version__,
+            "protections": zygote.protections(),
+            "modules": sorted(m for m in sys.modules if m.split(".")[0] in ("tests", "autograder", "submission"))}
+    gc.freeze()  # children would otherwise copy the inherited heap on their first collection
+    zygote.control.sendall((json.dumps(info) + "\n").encode())
+    zygote.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""The tests' side of the probes: ask a worker to run the student's code, get plain data back.
+
+Every test gets a :class:`Worker` (the ``worker`` fixture). On a student's machine it answers
+in-process (:class:`InProcess`: the same requests and answers, encoded and decoded, without a
+second process); on the grader each test gets a fresh sandboxed process, and this module never
+sees the student's objects, only the data the worker sends. Any failure of student code, of
+the worker or of its answers becomes a test failure with a message for the student.
+"""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.probes import server, wire
+from tests.probes.wire import Params, Placed, Ref, Seeded, TensorInfo, Unsent  # noqa: F401 — for the tests
+
+FILES = server.FILES
+ROOT = Path(__file__).resolve().parents[2]
+
+# Set by the grading session: a callable(test item) -> transport. None: in-process.
+backend = None
+# module -> where its import hung (the grader's per-test timeouts), so later tests fail fast.
+hung_imports = {}
+
+
+class WorkerGone(Exception):
+    """The worker died, hung or broke the protocol; the message is for the student."""
+
+
+class StudentRaised(Exception):
+    """Student code raised; ``info`` holds the worker's plain description of it."""
+
+    def __init__(self, info):
+        super().__init__(info.get("message", ""))
+        self.info = info
+
+
+def fail(message):
+    from . import checks
+
+    checks.fail(message)
+
+
+def describe(info):
+    """One line naming an exception raised by student code and where it was raised."""
+    text = str(info.get("message", "")).strip()
+    first = text.splitlines()[0] if text else ""
+    if len(first) > 300:
+        first = first[:300] + "…"
+    return f"{info.get('type', 'Exception')}{': ' + first if first else ''}{info.get('where', '')}"
+
+
+class InProcess:
+    """Answers requests with a :class:`~tests.probes.server.Server` in this process."""
+
+    def __init__(self, root=None):
+        root = root or os.environ.get("PS1_SUBMISSION") or ROOT
+        self.server = server.Server(Path(root).resolve())
+
+    def request(self, frame, timeout=None):
+        return self.server.handle(frame)
+
+    def close(self):
+        self.server.close()
+        # The next test imports the student's modules afresh, like a fresh worker would.
+        for key in [k for k in sys.modules if k == server.PACKAGE or k.startswith(server.PACKAGE + ".")]:
+            del sys.modules[key]
+
+
+class Worker:
+    """A test's connection to the student's code."""
+
+    def __init__(self, transport, label=""):
+        self.transport, self.label = transport, label
+        self.next_id = 0
+        self.gone = None
+        self.importing = None
+
+    # -- raw requests -----------------------------------------------------------------------
+
+    def request(self, op, **args):
+        """The worker's answer to one probe; raises :class:`StudentRaised` for the student's
+        exceptions and fails the test if the worker is gone or answered nonsense."""
+        if self.gone:
+            fail(self.gone)
+        self.next_id += 1
+        rid = self.next_id
+        try:
+            frame = wire.encode({"id": rid, "op": op, "args": args})
+            answer = wire.decode(self.transport.request(frame))
+        except WorkerGone as exc:
+            self.gone = str(exc)
+            if self.importing and "timed out" in self.gone:
+                hung_imports.setdefault(self.importing, (self.label, getattr(self.transport, "timeout", 0)))
+        except wire.WireError as exc:
+            self.gone = f"the test process sent an unreadable answer ({exc}); this test scores 0."
+        if self.gone:
+            fail(self.gone)
+        if not isinstance(answer, dict) or answer.get("id") != rid or ("ok" in answer) == ("error" in answer):
+            self.gone = "the test process answered out of turn or with a malformed answer; this test scores 0."
+            fail(self.gone)
+        if "error" in answer:
+            info = answer["error"] if isinstance(answer["error"], dict) else {"message": str(answer["error"])}
+            if info.get("kind") == "protocol":
+                fail(f"internal grader error: {info.get('message')}. Please tell the course staff.")
+            raise StudentRaised(info)
+        return answer["ok"]
+
+    # -- student-facing helpers --------------------------------------------------------------
+
+    def load(self, module):
+        """A proxy for the student's ``submission.<module>``; fails the test with a clear
+        message if the file is missing, has a syntax error or raises on import."""
+        filename = FILES[module]
+        if module in hung_imports:
+            test, seconds = hung_imports[module]
+            fail(f"importing {filename} did not finish within {seconds:.0f} s in test {test}, so this test is not "
+                 "run. Code at the top level of a module runs on import; keep it inside functions.")
+        self.importing = module
+        error = None
+        try:
+            self.request("import", module=module)
+        except StudentRaised as exc:
+            error = exc.info
+        finally:
+            self.importing = None
+        if error is not None:
+            fail(import_message(filename, error))
+        return Module(self, module)
+
+    def call(self, target, *args, what, method=None, keep=False, **kwargs):
+        """The value of ``target(*args, **kwargs)`` (``target`` a handle or ``"module.name"``),
+        or a test failure that names the call."""
+        try:
+            return self.request("call", target=target, method=method, args=list(args), kwargs=kwargs, keep=keep)
+        except StudentRaised as exc:
+            error = exc.info
+        else:
+            return
+        fail(call_message(what, error))
+
+    def method(self, target, name, *args, what, **kwargs):
+        return self.call(target, *args, what=what, method=name, **kwargs)
+
+    def attempt(self, target, *args, method=None, **kwargs):
+        """``(value, None)`` or ``(None, error info)``: for tests that expect an exception."""
+        try:
+            return self.request("call", target=target, method=method, args=list(args), kwargs=kwargs), None
+        except StudentRaised as exc:
+            return None, exc.info
+
+    def grad(self, target, *args, what, method=None, wrt_args=(), wrt_params=(), **kwargs):
+        """``{"out": value, "grads": [...]}``: the call's result and the gradients of its sum."""
+        try:
+            return self.request("grad", target=target, method=method, args=list(args), kwargs=kwargs,
+                                wrt_args=list(wrt_args), wrt_params=list(wrt_params))
+        except StudentRaised as exc:
+            error = exc.info
+        else:
+            return
+        fail(call_message(what, error))
+
+    def state(self, target, what, grads=False):
+        try:
+            return self.request("state", target=target, grads=grads)
+        except StudentRaised as exc:
+            error = exc.info
+        else:
+            return
+        fail(call_message(f"reading the parameters of {what}", error))
+
+    def getattr(self, target, name, what):
+        try:
+            return self.request("getattr", target=target, name=name)
+        except StudentRaised as exc:
+            error = exc.info
+        else:
+            return
+        fail(call_message(f"{what}.{name}", error))
+
+    def load_params(self, target, params, what):
+        """Copy ``params`` (name -> tensor) into the model's parameters, never its buffers."""
+        from . import checks
+
+        names = self.state(target, what)["params"]
+        if set(names) != set(params):
+            checks.fail(f"{what} has parameters {sorted(names)}, expected {sorted(params)}. Keep the provided "
+                        "__init__ unchanged: the graders load weights by these names.")
+        for name, value in params.items():
+            got = names[name]
+            if not hasattr(got, "shape") or tuple(got.shape) != tuple(value.shape):
+                checks.fail(f"{what}: parameter {name} has shape {tuple(getattr(got, 'shape', ()))}, "
+                            f"expected {tuple(value.shape)}.")
+        try:
+            self.request("load_params", target=target, params=params)
+        except StudentRaised as exc:
+            error = exc.info
+        else:
+            return
+        fail(call_message(f"loading parameters into {what}", error))
+
+    def convert(self, target, what, device=None, dtype=None, mode=None):
+        """A copy of a model moved to ``device`` / ``dtype`` (a handle)."""
+        try:
+            return self.request("convert", target=target, device=device, dtype=dtype, mode=mode)
+        except StudentRaised as exc:
+            error = exc.info
+        else:
+            return
+        fail(call_message(what, error))
+
+    def jacobian(self, target, inputs, what):
+        try:
+            return self.request("jacobian", target=target, inputs=inputs)
+        except StudentRaised as exc:
+            error = exc.info
+        else:
+            return
+        fail(call_message(what, error))
+
+    def double(self, kind, *args, **kwargs):
+        """A test double built in the worker (see :mod:`tests.probes.doubles`)."""
+        return self.request("double", kind=kind, args=list(args), kwargs=kwargs)
+
+    def fit_steps(self, model, optimizer, scheduler, batches):
+        self.request("fit_steps", model=model, optimizer=optimizer, scheduler=scheduler, batches=batches)
+
+    def substitute_likelihood(self, bits_factor):
+        """From now on ``training.py`` imports the stand-in likelihood (squared error)."""
+        self.request("substitute", module="likelihood", bits_factor=bits_factor)
+
+    def tempdir(self):
+        """A fresh folder in the worker's scratch space, for files the student's code writes."""
+        return self.request("tempdir")
+
+    def rng(self, seed=None, draw=0):
+        return self.request("rng", seed=seed, draw=draw)
+
+
+class Module:
+    """``worker.load("made").made_masks(4, [6], what=...)`` calls ``submission.made.made_masks``."""
+
+    def __init__(self, worker, module):
+        self._worker, self._module = worker, module
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        target = f"{self._module}.{name}"
+        return Callable(self._worker, target, name)
+
+
+class Callable:
+    def __init__(self, worker, target, name):
+        self.worker, self.target, self.__name__ = worker, target, name
+
+    def __call__(self, *args, what, **kwargs):
+        return self.worker.call(self.target, *args, what=what, **kwargs)
+
+
+def import_message(filename, info):
+    kind = info.get("kind")
+    if kind == "missing":
+        return (f"{filename} was not found in your submission, so this test cannot run. Upload {filename} "
+                f"(the six graded files are {', '.join(FILES.values())}).")
+    if kind == "syntax":
+        return (f"{filename} has a syntax error: {info.get('message')} ({filename}, line {info.get('line')}). "
+                "Fix it and run the public tests again.")
+    if info.get("type") == "ModuleNotFoundError":
+        return (f"importing {filename} failed: {describe(info)}. Only torch, numpy and the standard library are "
+                "available to your code.")
+    return (f"importing {filename} raised {describe(info)}. Code at the top level of a module runs on import; "
+            "keep it inside functions.")
+
+
+def call_message(what, info):
+    if info.get("kind") == "probe":
+        return f"{what} could not be run: {info.get('message')}."
+    if info.get("not_implemented"):
+        return f"{what}: not implemented yet ({describe(info)})."
+    return f"{what} raised {describe(info)}"
+
+
+def open_worker(item):
+    """The worker for test ``item`` (the grader's sandboxed process, or in-process)."""
+    label = item.nodeid
+    if backend is None:
+        return Worker(InProcess(), label=label)
+    label = getattr(item, "ps1_number", label)
+    try:
+        return Worker(backend(item), label=label)
+    except Exception as exc:  # noqa: BLE001 — the grader's fault, reported as such
+        worker = Worker(_Unavailable(), label=label)
+        worker.gone = (f"internal grader error: no test process could be started ({type(exc).__name__}); "
+                       "please tell the course staff.")
+        return worker
+
+
+class _Unavailable:
+    def request(self, frame, timeout=None):
+        raise WorkerGone("no test process")
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def worker(request):
+    w = open_worker(request.node)
+    yield w
+    w.transport.close()
