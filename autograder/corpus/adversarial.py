@@ -6,7 +6,9 @@ all its points) with an injection in one or more files. ``expect`` maps each sec
 keep all their points. Whatever the attack does, grading must end in time with a valid
 results.json that gives no point the code did not earn.
 """
+import struct
 import textwrap
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +72,9 @@ class Attack:
     extra: dict = field(default_factory=dict)   # other files in the upload (never graded)
     root_only: bool = False          # meaningful only when the grader can drop privileges
     base: str = "solution"           # where the files not in ``files`` come from: "solution", "skeleton", "empty"
+    must_fail: tuple = ()            # test numbers that must fail whatever else happens
+    must_pass: tuple = ()            # test numbers the attack must not disturb
+    max_seconds: float = 0           # grading must end sooner than this (0: the self-test's default)
 
 
 def _attacks():
@@ -233,3 +238,216 @@ def write(attack, dest):
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         (dest / rel).write_text(text)
     return dest
+
+
+# --- attacks added for issue 11: text that fakes grader lines, trees that defeat clean-up ------
+
+# The first line (what a failure message quotes) moves the cursor up over the FAIL line and
+# writes a PASS line and a total there; the next lines try carriage returns, bidi overrides,
+# hyperlinks, C1 controls and a bare fake total.
+FAKE_LINES = ("\x1b[1A\x1b[2K\x1b[1G    PASS  1.0/1.0  3.1 made_degrees: all good\x1b]0;grader\x07"
+              "\x1b[1B\x1b[2K\x1b[1GTotal: 40.0 / 40.0   (1.0 s)\x9b2J\x07 \u202e04/04 :latoT\u202c\n"
+              "\x1b[2K\r    PASS  1.0/1.0  3.2 made_masks\r\n"
+              "\x1b]8;;http://example.invalid/\x1b\\click\x1b]8;;\x1b\\\n"
+              "Total: 40.0 / 40.0")
+
+
+def _more_attacks():
+    deep_tree = '''
+        import os as _os
+        def _dig(levels=1500):
+            # Leaves a 1500-level tree (a link and an unreadable folder inside) in the cwd, the
+            # worker's scratch folder: more levels than Python's recursion limit, paths longer
+            # than PATH_MAX (7500 bytes): shutil.rmtree would raise RecursionError. (The red
+            # team used 3000 levels; 1500 fails the same way at half the file-system work.)
+            try:
+                top = _os.open(".", _os.O_RDONLY)
+            except OSError:
+                return
+            try:
+                for level in range(levels):
+                    try:
+                        _os.mkdir("deep")
+                    except FileExistsError:
+                        pass
+                    _os.chdir("deep")
+                    if level % 500 == 499:
+                        try:
+                            _os.symlink("/nonexistent-ps1-decoy", "link")
+                            _os.mkdir("locked")
+                            _os.chmod("locked", 0)
+                        except OSError:
+                            pass
+            except OSError:
+                pass
+            finally:
+                _os.fchdir(top)
+                _os.close(top)
+        _dig()
+    '''
+    return [
+        Attack("deep_folder_in_scratch", "training.py leaves a 1500-level nested folder (with a link and an "
+               "unreadable folder) in its working directory at import; otherwise correct",
+               {"training.py": prepend(solution("training.py"), deep_tree)}, {}),
+        Attack("escape_codes_in_message", "made_degrees raises ValueError whose message holds ANSI/OSC escape "
+               "codes, carriage returns, bidi overrides, a fake PASS line and a fake 'Total: 40.0 / 40.0' line",
+               {"made.py": in_function(solution("made.py"), "def made_degrees", f"raise ValueError({FAKE_LINES!r})\n")},
+               {3: "less"}),
+    ]
+
+
+ATTACKS = ATTACKS + _more_attacks()
+
+
+# --- zip uploads --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ZipAttack:
+    """An upload built as raw bytes (a .zip, or a folder holding one) by ``build(dest)``, which
+    returns the upload's path. ``expect`` as for :class:`Attack`; ``mentions`` are texts the
+    results' top-level output must contain (the summary naming the bad member)."""
+    name: str
+    description: str
+    build: object
+    expect: dict = field(default_factory=dict)
+    mentions: tuple = ()
+
+
+def _member(name, data, *, method=8, crc=None, flags=0, declared_size=None, raw=None, mode=0o100644):
+    """One zip member as a dict for :func:`raw_zip`; ``raw`` replaces the compressed bytes."""
+    if raw is None:
+        if method == 8:
+            packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+            raw = packer.compress(data) + packer.flush()
+        else:
+            raw = data
+    return {"name": name.encode("utf-8"), "raw": raw, "method": method,
+            "crc": zlib.crc32(data) if crc is None else crc, "flags": flags | 0x800,
+            "size": len(data) if declared_size is None else declared_size, "mode": mode}
+
+
+def raw_zip(members):
+    """The bytes of a zip archive whose headers say exactly what ``members`` say (true or not)."""
+    body, directory = bytearray(), bytearray()
+    for m in members:
+        offset = len(body)
+        body += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, m["flags"], m["method"], 0, 0x21,
+                            m["crc"], len(m["raw"]), m["size"], len(m["name"]), 0) + m["name"] + m["raw"]
+        directory += struct.pack("<4s6H3L5HLL", b"PK\x01\x02", 0x031e, 20, m["flags"], m["method"], 0, 0x21,
+                                 m["crc"], len(m["raw"]), m["size"], len(m["name"]), 0, 0, 0, 0,
+                                 m["mode"] << 16, offset) + m["name"]
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(directory), len(body), 0)
+    return bytes(body + directory + end)
+
+
+def deflate_bomb(size):
+    """Raw deflate data that inflates to ``size`` zero bytes (~1/1000 of that), made fast by
+    repeating one fully flushed 1 MiB block."""
+    unit = 1 << 20
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = packer.compress(b"\0" * unit) + packer.flush(zlib.Z_FULL_FLUSH)
+    closer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return block * (size // unit) + closer.compress(b"\0" * (size % unit)) + closer.flush()
+
+
+def _solution_members(**special):
+    """The six solution files as members of ``ps1/``; ``special`` maps a file name to a
+    replacement list of members."""
+    members = []
+    for name in GRADED:
+        members.extend(special.get(name, [_member(f"ps1/{name}", solution(name).encode())]))
+    return members
+
+
+def _write(dest, name, data):
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / name).write_bytes(data)
+    return dest / name
+
+
+def _bad_crc(dest):
+    made = solution("made.py").encode()
+    return _write(dest, "upload.zip", raw_zip(_solution_members(
+        **{"made.py": [_member("ps1/made.py", made, crc=zlib.crc32(made) ^ 0xFFFFFFFF)]})))
+
+
+def _encrypted_unknown_method(dest):
+    made = solution("made.py").encode()
+    return _write(dest, "upload.zip", raw_zip(_solution_members(
+        **{"made.py": [_member("ps1/made.py", made, method=99, flags=0x1, raw=bytes(range(256)) * 8)]})))
+
+
+def _folder_holding_bad_zip(dest):
+    made, sampling = solution("made.py").encode(), solution("sampling.py").encode()
+    inner = raw_zip(_solution_members(**{
+        "made.py": [_member("ps1/made.py", made, method=99, flags=0x1, raw=b"\x00" * 64)],
+        "sampling.py": [_member("ps1/sampling.py", sampling, crc=zlib.crc32(sampling) ^ 1)]}))
+    _write(Path(dest) / "upload", "README.txt", b"my files are in the zip\n")
+    _write(Path(dest) / "upload", "ps1.zip", inner)
+    return Path(dest) / "upload"
+
+
+BOMB_BYTES = 1_500_000_000
+
+
+def _size_bomb(dest):
+    return _write(dest, "upload.zip", raw_zip(_solution_members(**{"made.py": [
+        _member("ps1/made.py", b"x" * 200, raw=deflate_bomb(BOMB_BYTES), declared_size=200)]})))
+
+
+HOSTILE_NAMES = (
+    "ps1/notes\n    PASS 10.0/10.0 3.1 made_degrees\nTotal: 40.0 / 40.0.txt",
+    "ps1/\x1b[2J\x1b]0;owned\x07\x1b[31mREADME\x1b[0m.md",
+    "ps1/\u202eyp.edam",
+    "ps1/" + "x" * 5000 + ".py",
+    "ps1/trailing\r.txt",
+)
+
+
+def _hostile_names(dest):
+    skeleton_pixelcnn = skeleton("pixelcnn.py").encode()
+    members = _solution_members()
+    members += [_member(name, b"junk\n") for name in HOSTILE_NAMES]
+    # Graded names at paths that must not be trusted: had they been used, sections 3 and 4
+    # would score 0 (the skeleton); "/abs/..." would even win the tie with "ps1/..." by name.
+    members += [_member("/abs/pixelcnn.py", skeleton_pixelcnn), _member("../../made.py", skeleton("made.py").encode()),
+                _member("ps1/\x1b[1mmade.py", skeleton("made.py").encode()),
+                _member("ps1/link/sampling.py", b"/etc/passwd", mode=0o120777)]
+    return _write(dest, "upload.zip", raw_zip(members))
+
+
+def _zip_in_zip_in_zip(dest):
+    training = solution("training.py").encode()
+    level2 = raw_zip([_member("training.py", training)])
+    level1 = raw_zip([_member("deeper.zip", level2)])
+    members = [m for m in _solution_members() if not m["name"].endswith(b"training.py")]
+    return _write(dest, "upload.zip", raw_zip(members + [_member("ps1/inner.zip", level1)]))
+
+
+def _zip_in_zip(dest):
+    inner = raw_zip(_solution_members())
+    return _write(dest, "upload.zip", raw_zip([_member("wrapper/ps1.zip", inner)]))
+
+
+ZIP_ATTACKS = [
+    ZipAttack("zip_bad_crc", "made.py's CRC-32 in the zip is wrong", _bad_crc, {3: "zero"}, ("made.py", "CRC")),
+    ZipAttack("zip_encrypted_unknown_method", "made.py is flagged encrypted, with an unknown compression method",
+              _encrypted_unknown_method, {3: "zero"}, ("made.py", "Encrypted")),
+    ZipAttack("folder_holding_bad_zip", "a folder holding a zip whose made.py is encrypted (unknown method) and "
+              "whose sampling.py has a bad CRC", _folder_holding_bad_zip, {3: "zero", 5: "zero"},
+              ("made.py", "Encrypted", "sampling.py", "CRC")),
+    ZipAttack("zip_size_bomb", "a 1.5 MB zip whose made.py declares 200 bytes and inflates to 1.5 GB", _size_bomb,
+              {3: "zero"}, ("made.py", "Larger than")),
+    ZipAttack("zip_hostile_names", "member names with newlines, escape codes, a fake Total line, bidi overrides, "
+              "5000 characters, absolute paths, '..' and a link, besides the six correct files", _hostile_names, {},
+              ("absolute path", "'..'", "control characters", "too long", "link")),
+    ZipAttack("zip_in_zip", "the six files inside a zip inside the upload zip (one level: opened)", _zip_in_zip, {}),
+    ZipAttack("zip_in_zip_in_zip", "training.py only inside a zip inside a zip inside the upload zip (not opened)",
+              _zip_in_zip_in_zip, {6: "zero"}, ("deeper.zip",)),
+]
+
+
+def write_zip_attack(attack, dest):
+    """Build the upload of a :class:`ZipAttack` under ``dest``; return its path."""
+    return attack.build(Path(dest))

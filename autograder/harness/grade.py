@@ -1,10 +1,11 @@
 """``python -m autograder grade SUBMISSION``: grade an upload exactly as Gradescope will.
 
-This process never imports student code (nor torch). It stages the upload, then starts the
-grading session (:mod:`.session`) as a subprocess and reads from it the manifest and one
-outcome per test; at the overall deadline it kills the session, so a results.json is always
-written. As root (on Gradescope) the session and hidden tests run from a private copy that
-the sandbox user cannot read, and children drop to that user.
+This process never imports student code (nor torch). It stages the upload, builds the
+workers' runtime folder, then starts the grading session (:mod:`.session`) as a subprocess and
+reads from it the manifest and one outcome per test; at the overall deadline it kills the
+session, and a last-resort writer makes sure a results.json is written whatever happens. As
+root (on Gradescope) the session and hidden tests run from a private copy that the workers'
+uid cannot read.
 """
 import json
 import os
@@ -15,13 +16,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
-from . import results, sandbox, staging
+from . import cleanup, results, sandbox, staging
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ("tests", "autograder/suites")
-GRADER_FILES = ("tests", "autograder/__init__.py", "autograder/harness", "autograder/suites", "autograder/fixtures")
+GRADER_FILES = ("tests", "autograder/__init__.py", "autograder/oracles.py", "autograder/harness", "autograder/suites",
+                "autograder/fixtures")
+# What the workers' interpreter may import besides torch and numpy: the zygote and the
+# public probe library, copied alone into a runtime folder (as worker/ and probes/).
+RUNTIME_FILES = (("autograder/worker", "worker"), ("tests/probes", "probes"))
 DEFAULT_DEADLINE_S = 500.0   # Gradescope stops everything at 600 s
 TOTAL_POINTS = 40.0
 
@@ -56,12 +62,30 @@ def _session_env():
     return keep
 
 
-def run_session(staged_root, scratch, grader_root, deadline, log_path):
+def build_runtime(dest):
+    """The workers' code, alone in ``dest``: nothing of the tests, oracles or solution."""
+    dest.mkdir(mode=0o755)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for src, name in RUNTIME_FILES:
+        shutil.copytree(ROOT / src, dest / name, ignore=ignore)
+    for dirpath, _, filenames in os.walk(dest):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+    return dest
+
+
+def run_session(staged_root, work, grader_root, deadline, log_path, user=None, audit=None):
     """Run the session; return ``(manifest, outcomes, problems)``."""
+    runtime = build_runtime(work / "runtime")
+    scratch = work / "scratch"
+    scratch.mkdir(mode=0o711, exist_ok=True)
     read_end, write_end = os.pipe()
     cmd = [sys.executable, "-s", "-B", "-m", "autograder.harness.session", "--report-fd", str(write_end),
-           "--staged", str(staged_root), "--scratch", str(scratch), "--deadline", str(deadline - 5.0), *SUITES]
-    with open(log_path, "wb") as log:
+           "--staged", str(staged_root), "--runtime", str(runtime), "--scratch", str(scratch),
+           "--user", f"{user[0]}:{user[1]}" if user else "", "--deadline", str(deadline - 5.0),
+           *(["--audit", str(audit)] if audit else []), *SUITES]
+    with open(log_path, "ab") as log:  # append: the workers' line is added to the same file
         proc = subprocess.Popen(cmd, cwd=grader_root, env=_session_env(), pass_fds=(write_end,),
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -86,6 +110,9 @@ def run_session(staged_root, scratch, grader_root, deadline, log_path):
                 manifest = message["tests"]
             elif message["type"] == "result" and manifest is not None:
                 outcomes[message["id"]] = message
+            elif message["type"] == "workers":
+                with open(log_path, "a") as log:
+                    log.write(f"workers: {json.dumps(message['info'])}\n")
             elif message["type"] == "collect_error":
                 problems.append(f"internal error: could not collect {message['where']}: {message['text'][:500]}")
     os.close(read_end)
@@ -97,44 +124,98 @@ def run_session(staged_root, scratch, grader_root, deadline, log_path):
     return manifest, outcomes, problems
 
 
-def grade(upload, results_path, deadline_s=None, quiet=False):
-    """Grade ``upload`` (folder or .zip), write ``results_path``; return the results dict."""
+def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
+    """Grade ``upload`` (folder or .zip), write ``results_path``; return the results dict.
+
+    A results.json is written whatever happens. An internal error anywhere (staging, the
+    session, building the results, clean-up) goes to stderr with its traceback, for staff, and
+    is appended to ``errors`` (``grade_command`` then exits non-zero); if it struck before the
+    results were built, every expected test is listed as failed with the message
+    ``results.INTERNAL_ERROR``. The work folder is removed without recursion.
+    """
+    errors = [] if errors is None else errors
     started = time.time()
-    deadline = started + (deadline_s or DEFAULT_DEADLINE_S)
-    user = sandbox.sandbox_user()
-    sandbox.become_subreaper()  # processes that escape the session are re-parented here
-    work = Path(tempfile.mkdtemp(prefix="ps1-grade-"))
+    data = work = interrupted = None
+
+    def internal(what):  # called inside an ``except`` block
+        errors.append(what)
+        print(f"ps1 grader: internal error: {what}", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+
     try:
+        deadline = started + (deadline_s or DEFAULT_DEADLINE_S)
+        user = sandbox.sandbox_user()
+        sandbox.become_subreaper()  # processes that escape the session are re-parented here
+        work = Path(tempfile.mkdtemp(prefix="ps1-grade-"))
         os.chmod(work, 0o711)  # the sandbox user may pass through, not list
         staged = staging.stage(upload, work / "staged")
-        scratch = work / "scratch"
-        scratch.mkdir(mode=0o700)
-        if user is not None:
-            os.chown(scratch, *user)
         grader_root = _private_copy(work / "grader") if user is not None else ROOT
-        manifest, outcomes, problems = run_session(staged.root, scratch, grader_root, deadline, work / "session.log")
+        manifest, outcomes, problems = run_session(staged.root, work, grader_root, deadline, work / "session.log",
+                                                   user=user, audit=os.environ.get("PS1_AUDIT"))
         sandbox.kill_strays()
         if manifest is None:
             log = (work / "session.log").read_text(errors="replace")[-2000:]
-            problems.append("internal error: the grading session did not start; please tell the course staff.\n" + log)
-            manifest = []
+            raise RuntimeError("the grading session sent no manifest; its log ends with:\n" + log)
         total = sum(e["max_score"] for e in manifest)
-        if manifest and abs(total - TOTAL_POINTS) > 1e-9:
-            problems.append(f"internal error: the tests add up to {total} points instead of {TOTAL_POINTS}.")
+        if abs(total - TOTAL_POINTS) > 1e-9:
+            errors.append(f"the tests add up to {total} points instead of {TOTAL_POINTS}")
+            problems.append(f"{results.INTERNAL_ERROR}: the tests add up to {total} points instead of {TOTAL_POINTS}.")
+        internal_problems = [p for p in problems if p.startswith("internal error")]
+        for problem in internal_problems:  # details for staff only; students get one line
+            errors.append(problem)
+            print(f"ps1 grader: {problem}", file=sys.stderr)
+        problems = [p for p in problems if p not in internal_problems]
+        if internal_problems:
+            problems.append(results.INTERNAL_ERROR + ".")
         summary = "\n".join(filter(None, [staged.summary(), *problems]))
         data = results.build(manifest, outcomes, time.time() - started, summary,
                              not_run_message="not run: grading stopped before this test (time budget exhausted).")
-    finally:
+    except BaseException as exc:  # noqa: B902 — whatever it is, a results.json is still written
+        internal(f"{type(exc).__name__}: {str(exc)[:2500]}")
+        if not isinstance(exc, Exception):
+            interrupted = exc  # KeyboardInterrupt, SystemExit: re-raised once results.json is written
+    try:
         sandbox.kill_strays()
-        shutil.rmtree(work, ignore_errors=True)
-    results.write(data, results_path)
+    except BaseException as exc:
+        internal(f"could not kill leftover processes: {type(exc).__name__}: {exc}")
+    if work is not None:
+        left = cleanup.remove_tree(work)
+        if left:
+            errors.append(f"{left} entries of {work} could not be removed")
+            print(f"ps1 grader: internal error: {left} entries of {work} could not be removed", file=sys.stderr)
+    for attempt in ("results", "fallback"):
+        try:
+            if data is None or attempt == "fallback":
+                data = results.internal_error(time.time() - started)
+            results.write(data, results_path)
+            break
+        except BaseException as exc:
+            internal(f"could not write {results_path} ({attempt}): {type(exc).__name__}: {exc}")
+    if interrupted is not None:
+        raise interrupted
     if not quiet:
-        if data["output"]:
-            print(data["output"])
-        print(results.table(data))
+        try:
+            if data["output"]:
+                results.echo(data["output"])
+            results.echo(results.table(data))
+        except Exception as exc:
+            internal(f"could not print the score table: {type(exc).__name__}: {exc}")
     return data
 
 
 def grade_command(submission, results_path, deadline=None, quiet=False):
-    grade(submission, results_path, deadline, quiet)
+    """``python -m autograder grade``: 0 when grading ran cleanly; 1 after an internal error
+    (results.json was written all the same, see :func:`grade`)."""
+    errors = []
+    try:
+        grade(submission, results_path, deadline, quiet, errors=errors)
+    except Exception as exc:  # grade() contains its own errors; this is the very last resort
+        errors.append(f"{type(exc).__name__}: {exc}")
+        try:
+            results.write(results.internal_error(), results_path)
+        except Exception:
+            pass
+    if errors:
+        print(f"ps1 grader: {len(errors)} internal error(s), see above; exit status 1", file=sys.stderr)
+        return 1
     return 0

@@ -1,19 +1,45 @@
 """Hostile submissions: each ends with a valid results.json, within the deadline, with no point
-it did not earn and every point its untouched sections earned. Run as root (CI and Gradescope
-both are), the children drop to the sandbox user, so the privilege separation is exercised."""
+it did not earn and every point its untouched sections earned, and leaves no process and no
+file of the sandbox user behind. Run as root (CI and Gradescope both are), workers drop to the
+sandbox user, so the privilege separation is exercised."""
+import os
 import time
 
 import pytest
 
-from autograder.corpus import adversarial
-from autograder.harness import results as results_mod
+from autograder.corpus import adversarial, trust
+from autograder.harness import results as results_mod, sandbox
 from autograder.selftests.conftest import IS_ROOT, SECTIONS, run_grader, section_scores
 
 DEADLINE_S = 240
+SHARED_TMP = ("/tmp", "/dev/shm", "/var/tmp")
 
 
-@pytest.mark.parametrize("attack", adversarial.ATTACKS, ids=lambda a: a.name)
-def test_attack_is_contained(attack, tmp_path):
+def leftovers(uid):
+    """Processes and files in the shared temporary folders that belong to ``uid``."""
+    processes = [p for p in os.listdir("/proc") if p.isdigit() and _owner(f"/proc/{p}") == uid]
+    files = [os.path.join(folder, name) for folder in SHARED_TMP if os.path.isdir(folder)
+             for name in os.listdir(folder) if _owner(os.path.join(folder, name)) == uid]
+    return processes, files
+
+
+def _owner(path):
+    try:
+        return os.lstat(path).st_uid
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def sandbox_uid(monkeypatch):
+    """This grading's worker uid, known to the test (so it checks its own leftovers only)."""
+    uid = sandbox.UID_BASE + sandbox.UID_SPAN + os.getpid() % 1_000_000
+    monkeypatch.setenv("PS1_SANDBOX_UID", str(uid))
+    return uid
+
+
+@pytest.mark.parametrize("attack", adversarial.ATTACKS + trust.ATTACKS, ids=lambda a: a.name)
+def test_attack_is_contained(attack, tmp_path, sandbox_uid):
     if attack.root_only and not IS_ROOT:
         pytest.skip("needs root: only then does student code run as a separate, unprivileged user")
     upload = adversarial.write(attack, tmp_path / "upload")
@@ -21,19 +47,16 @@ def test_attack_is_contained(attack, tmp_path):
     started = time.time()
     results, stdout = run_grader(upload, out, "--deadline", str(DEADLINE_S), timeout=DEADLINE_S + 60)
     elapsed = time.time() - started
-    assert elapsed < DEADLINE_S + 30, f"grading took {elapsed:.0f} s"
+    assert elapsed < (attack.max_seconds or DEADLINE_S + 30), f"grading took {elapsed:.0f} s"
     results_mod.validate(results)
+    failed = {t["number"] for t in results["tests"] if t["status"] != "passed"}
+    assert set(attack.must_fail) <= failed, f"tests {sorted(set(attack.must_fail) - failed)} passed despite the attack"
+    assert not set(attack.must_pass) & failed, f"tests {sorted(set(attack.must_pass) & failed)} were disturbed"
+    if IS_ROOT:
+        processes, files = leftovers(sandbox_uid)
+        assert not processes and not files, f"left behind: processes {processes}, files {files}"
     assert "forged" not in out.read_text()
-    scores = section_scores(results)
-    for section, full in SECTIONS.items():
-        want = attack.expect.get(int(section), "full")
-        got = scores[section]
-        if want == "full":
-            assert got == full, f"section {section} lost points it earned: {got}/{full}\n{stdout[-2500:]}"
-        elif want == "zero":
-            assert got == 0.0, f"section {section} earned {got} points it should not have"
-        else:
-            assert got < full, f"section {section} kept all its points despite the attack"
+    check_sections(results, attack.expect, stdout)
     # A forger that outlived grading would rewrite the file now; nothing may survive.
     time.sleep(2.0)
     assert "forged" not in out.read_text(), "results.json was rewritten after grading finished"
@@ -64,3 +87,111 @@ def test_missing_file_fails_only_its_section(tmp_path):
     assert scores["5"] == 0.0 and sum(scores.values()) == 34.0
     assert all("sampling.py was not found" in t["output"] for t in results["tests"] if t["number"].startswith("5."))
     assert "Missing (their tests score 0): sampling.py" in results["output"]
+
+
+# --- issue 11: zip uploads, student text, deep trees; a results.json always, nothing left behind
+
+GRADE_AND_MEASURE = (
+    "import re, sys\n"
+    "from autograder.__main__ import main\n"
+    "code = main(sys.argv[1:])\n"
+    "peak = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)\n"
+    "print(f'GRADER_PEAK_KB {peak}', file=sys.stderr)\n"
+    "sys.exit(code)\n")
+GRADER_PEAK_MB = 300
+
+
+def grade_isolated(upload, out, uid, deadline=DEADLINE_S):
+    """Grade with the real command line and a private TMPDIR; check the exit status, that the
+    grader's work folder is gone and (as root) that sandbox user ``uid`` left nothing; return
+    (results, stdout, peak RSS of the grading process in MB — the root process that stages the
+    upload; VmHWM, so not the forking pytest's)."""
+    import json
+    import os
+    import re
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from autograder.harness import cleanup
+    from autograder.selftests.conftest import ROOT
+
+    temp = Path(tempfile.mkdtemp(prefix="ps1-selftest-", dir="/tmp"))
+    os.chmod(temp, 0o711)  # the sandbox user passes through to the work folder
+    try:
+        proc = subprocess.run([sys.executable, "-c", GRADE_AND_MEASURE, "grade", str(upload), "--results", str(out),
+                               "--deadline", str(deadline)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=deadline + 60, env={**os.environ, "TMPDIR": str(temp)})
+        left = os.listdir(temp)
+    finally:
+        cleanup.remove_tree(temp)
+    assert proc.returncode == 0, f"grader exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert left == [], f"grading left {left} behind in its temporary folder"
+    if IS_ROOT:
+        processes, files = leftovers(uid)
+        assert not processes and not files, f"left behind: processes {processes}, files {files}"
+    peak_kb = int(re.search(r"GRADER_PEAK_KB (\d+)", proc.stderr).group(1))
+    return json.loads(Path(out).read_text()), proc.stdout, peak_kb / 1024
+
+
+def check_sections(results, expect, stdout):
+    scores = section_scores(results)
+    for section, full in SECTIONS.items():
+        want, got = expect.get(int(section), "full"), scores[section]
+        if want == "full":
+            assert got == full, f"section {section} lost points it earned: {got}/{full}\n{stdout[-2500:]}"
+        elif want == "zero":
+            assert got == 0.0, f"section {section} earned {got} points it should not have"
+        else:
+            assert got < full, f"section {section} kept all its points despite the attack"
+
+
+def assert_clean(text, allow="\n"):
+    bad = sorted({c for c in text if (ord(c) < 32 or 0x7f <= ord(c) < 0xa0 or c in "\u202a\u202b\u202d\u202e\u2066"
+                                      or "\ud800" <= c <= "\udfff") and c not in allow})
+    assert not bad, f"raw control characters {bad} reached a person"
+
+
+def assert_console_table_is_genuine(stdout, results):
+    lines = stdout.splitlines()
+    assert_clean(stdout)
+    assert [line for line in lines if line.startswith("Total:")] == [lines[-1]], "a line poses as the total"
+    assert len([line for line in lines if line.startswith(("    PASS", "    FAIL"))]) == len(results["tests"])
+    assert all(line.startswith("         > ") for line in lines if line.startswith("         "))
+
+
+@pytest.mark.parametrize("attack", adversarial.ZIP_ATTACKS, ids=lambda a: a.name)
+def test_zip_attack_is_contained(attack, tmp_path, sandbox_uid):
+    upload = adversarial.write_zip_attack(attack, tmp_path / "upload")
+    out = tmp_path / "results" / "results.json"
+    results, stdout, peak_mb = grade_isolated(upload, out, sandbox_uid)
+    results_mod.validate(results)
+    check_sections(results, attack.expect, stdout)
+    for text in attack.mentions:
+        assert text in results["output"], f"{text!r} is not in the summary:\n{results['output']}"
+    for text in [results["output"], *(t["output"] for t in results["tests"])]:
+        assert_clean(text, allow="\n\t")
+    assert_console_table_is_genuine(stdout, results)
+    assert peak_mb < GRADER_PEAK_MB, f"the grading process peaked at {peak_mb:.0f} MB"
+
+
+def test_student_text_cannot_fake_grader_lines(tmp_path, sandbox_uid):
+    attack = next(a for a in adversarial.ATTACKS if a.name == "escape_codes_in_message")
+    results, stdout, _ = grade_isolated(adversarial.write(attack, tmp_path / "upload"), tmp_path / "results.json",
+                                        sandbox_uid)
+    results_mod.validate(results)
+    made = [t for t in results["tests"] if t["number"].startswith("3.")]
+    assert any("Total: 40.0 / 40.0" in t["output"] for t in made), "the student's message did not reach the output"
+    for text in [results["output"], *(t["output"] for t in results["tests"])]:
+        assert_clean(text, allow="\n\t")
+    assert_console_table_is_genuine(stdout, results)
+    assert "Total: 40.0" not in stdout.splitlines()[-1]
+
+
+def test_deep_folder_in_scratch_is_cleaned_up(tmp_path, sandbox_uid):
+    attack = next(a for a in adversarial.ATTACKS if a.name == "deep_folder_in_scratch")
+    results, stdout, _ = grade_isolated(adversarial.write(attack, tmp_path / "upload"), tmp_path / "results.json",
+                                        sandbox_uid)
+    results_mod.validate(results)
+    check_sections(results, attack.expect, stdout)
