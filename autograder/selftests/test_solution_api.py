@@ -1,9 +1,5 @@
 """The reference solution's own contract: ValueErrors that name the argument and the rule, the
-provided layers (parameter names, buffers), the built-in data and the training CLI."""
-import json
-import subprocess
-import sys
-
+provided layers (parameter names, buffers) and the built-in data (the trainer: test_train_cli.py)."""
 import pytest
 import torch
 
@@ -65,33 +61,3 @@ def test_mnist_test_set_split_8k_2k(tmp_path, monkeypatch):
 def test_mnist_missing_files_give_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="--download"):
         data.load_datasets("mnist", tmp_path)
-
-
-def run_cli(module, *args, cwd):
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)})
-
-
-@pytest.mark.parametrize("model, extra", [("made", ["--hidden", "32"]),
-                                          ("pixelcnn", ["--channels", "4", "--layers", "1", "--kernel", "3"])])
-def test_training_cli_trains_saves_and_resumes(model, extra, tmp_path):
-    out = tmp_path / "run"
-    common = [model, "--num-train", "64", "--num-test", "32", "--batch-size", "32", "--num-samples", "4",
-              "--threads", "1", "--out", str(out), *extra]
-    proc = run_cli("autograder.solution.train", *common, "--epochs", "1", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert len(metrics["epochs"]) == 1 and metrics["epochs"][0]["test_bits_per_dim"] > 0
-    assert (out / "samples.png").read_bytes()[:4] == b"\x89PNG"
-    proc = run_cli("autograder.solution.train", *common, "--epochs", "2", "--resume", cwd=tmp_path)
-    assert proc.returncode == 0 and "resumed from" in proc.stdout, proc.stderr[-2000:]
-    assert [e["epoch"] for e in json.loads((out / "metrics.json").read_text())["epochs"]] == [1, 2]
-
-
-def test_training_cli_on_the_skeleton_names_the_first_stub(tmp_path):
-    proc = run_cli("submission.train", "made", "--num-train", "8", "--num-test", "8", "--epochs", "1",
-                   "--out", str(tmp_path / "run"), cwd=tmp_path)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Not implemented yet: submission/made.py: made_masks()"), proc.stderr
-    assert "Traceback" not in proc.stderr
