@@ -6,6 +6,10 @@ PSS, sampled every 20 ms: what a container's memory limit counts), and the slowe
 Runs with ``OMP_NUM_THREADS=1`` (Gradescope gives half a CPU). Each figure is the median of
 ``--repeat`` runs. Budgets (SPEC §6): grading ≤ 30 s CPU and ≤ 500 MB with a CPU-only torch;
 public tests ≤ 10 s.
+
+``--regrade N`` measures something else instead: the throughput of ``python -m autograder
+regrade`` on a fake Gradescope export of N uploads (the solution and the buggy corpus in turn),
+``--jobs`` at a time, in submissions per minute.
 """
 import argparse
 import json
@@ -78,6 +82,42 @@ def median_runs(cmd, env, repeat):
     return {key: statistics.median(r[key] for r in runs) for key in ("wall_s", "cpu_s", "pss_mb")}, runs[-1]
 
 
+# The last commit of the previous design (each test forked from a session that also ran the
+# student's code), benchmarked next to the current one by default.
+OLD_DESIGN = "5293582"
+
+
+def old_design(python, upload, env, repeat, tmp):
+    """Figures for grading ``upload`` with the harness of commit ``OLD_DESIGN``, or ``None``
+    when this copy has no git history (e.g. the unzipped autograder)."""
+    folder = Path(tmp) / "old-design"
+    folder.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", OLD_DESIGN], capture_output=True)
+    if archive.returncode != 0:
+        return None
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    cmd = [python, "-m", "autograder", "grade", str(upload), "--results", str(Path(tmp) / "old.json"), "--quiet"]
+    runs = []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        figures = _measure_in(cmd, env, folder)
+        figures["wall_s"] = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        figures["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        runs.append(figures)
+    return {key: statistics.median(r[key] for r in runs) for key in ("wall_s", "cpu_s", "pss_mb")}
+
+
+def _measure_in(cmd, env, cwd):
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, sum(_pss_kb(pid) for pid in _descendants(proc.pid)))
+        time.sleep(0.02)
+    return {"pss_mb": peak / 1024}
+
+
 def torch_build(python):
     code = ("import torch, sys; cuda = torch.version.cuda; "
             "print(f'torch {torch.__version__} ({\"CUDA \" + cuda if cuda else \"CPU-only\"} build), "
@@ -85,16 +125,39 @@ def torch_build(python):
     return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
 
 
+def regrade_throughput(python, count, jobs, env):
+    """Regrade a fake export of ``count`` uploads with ``jobs`` jobs; print submissions per minute."""
+    from .staff import fake_export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        top, _ = fake_export.write_export(Path(tmp) / "src", fake_export.class_uploads(count), unlisted=0)
+        export = fake_export.zip_export(top, Path(tmp) / "export.zip")
+        figures = measure([python, "-m", "autograder", "regrade", str(export), "--out",
+                           str(Path(tmp) / "out"), "--jobs", str(jobs)], env)
+        run = json.loads((Path(tmp) / "out" / "run.json").read_text())
+    print(f"regrade {count} submissions, --jobs {jobs}, {os.cpu_count()} CPUs: {figures['wall_s']:.1f} s wall, "
+          f"{figures['cpu_s']:.1f} s CPU, peak PSS {figures['pss_mb']:.0f} MB (tree): "
+          f"{count / figures['wall_s'] * 60:.1f} submissions/minute; {run['errors']} errors")
+    return 0 if figures["returncode"] == 0 else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder.bench")
     parser.add_argument("--python", default=sys.executable, help="interpreter to grade with (e.g. .venv-cpu/bin/python)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--no-old-design", action="store_true",
+                        help=f"skip grading with the previous design (commit {OLD_DESIGN}) for comparison")
     parser.add_argument("--baseline", action="store_true",
                         help="also time the naive design: a fresh interpreter (torch import, collection) per test")
+    parser.add_argument("--regrade", type=int, metavar="N", default=None,
+                        help="instead: regrade throughput on a fake export of N submissions")
+    parser.add_argument("--jobs", type=int, default=2, help="with --regrade: submissions graded at once")
     args = parser.parse_args(argv)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    if args.regrade:
+        return regrade_throughput(args.python, args.regrade, args.jobs, env)
     with tempfile.TemporaryDirectory() as tmp:
         upload = Path(tmp) / "upload"
         upload.mkdir()
@@ -111,6 +174,7 @@ def main(argv=None):
         pkg_env = {**env, "PS1_SUBMISSION": str(Path(tmp) / "pkg")}
         public, _ = median_runs([args.python, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
                                 pkg_env, args.repeat)
+        old = None if args.no_old_design else old_design(args.python, upload, env, args.repeat, tmp)
         baseline = None
         if args.baseline:
             script = ("import subprocess, sys\n"
@@ -128,10 +192,13 @@ def main(argv=None):
           f"<= {BUDGETS['grade']['cpu_s']:.0f} s CPU, <= {BUDGETS['grade']['pss_mb']:.0f} MB")
     print(f"{'public tests (pytest)':28}{public['wall_s']:9.2f}{public['cpu_s']:9.2f}{public['pss_mb']:13.0f}   "
           f"<= {BUDGETS['public']['wall_s']:.0f} s")
+    if old:
+        print(f"{'previous design (' + OLD_DESIGN + ')':28}{old['wall_s']:9.2f}{old['cpu_s']:9.2f}{old['pss_mb']:13.0f}"
+              "   (session forked per test; student code in the verdict's process)")
     if baseline:
         print(f"{'naive: 1 interpreter/test':28}{baseline['wall_s']:9.2f}{baseline['cpu_s']:9.2f}"
               f"{baseline['pss_mb']:13.0f}   (no sandbox; for comparison)")
-    print(f"score {results['score']:.1f}/40; slowest tests (seconds, fork + test):")
+    print(f"score {results['score']:.1f}/40; slowest tests (seconds: a fresh worker + the test):")
     for test in sorted(results["tests"], key=lambda t: -t["extra_data"]["seconds"])[:8]:
         print(f"    {test['extra_data']['seconds']:6.2f}  {test['name'][:80]}")
     total_tests = sum(t["extra_data"]["seconds"] for t in results["tests"])
@@ -142,7 +209,7 @@ def main(argv=None):
     print("within budget" if within else "OVER BUDGET")
     if args.json:
         Path(args.json).write_text(json.dumps({"grade": grade, "public": public, "torch": torch_build(args.python),
-                                               "score": results["score"]}, indent=2))
+                                               "old_design": old, "score": results["score"]}, indent=2))
     return 0 if last["returncode"] == 0 else 1
 
 
