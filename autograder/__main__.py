@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder {grade,skeleton,fixtures,build}``."""
+"""Command line: ``python -m autograder {grade,regrade,skeleton,fixtures,build}``."""
 import argparse
 import sys
 
@@ -12,6 +12,14 @@ def main(argv=None):
     g.add_argument("--results", default="results.json", help="where to write results.json")
     g.add_argument("--deadline", type=float, default=None, help="overall time budget in seconds")
     g.add_argument("--quiet", action="store_true", help="print no score table")
+
+    r = sub.add_parser("regrade", help="regrade a Gradescope export (zip or folder), N submissions at a time")
+    r.add_argument("export", help="Gradescope's Export Submissions zip, or its unzipped folder")
+    r.add_argument("--out", required=True, help="folder for scores.csv, tests.csv, results (re-use it to resume)")
+    r.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
+    r.add_argument("--compare", metavar="OLD_SCORES.csv", default=None,
+                   help="report what changed against an earlier run's scores.csv (also writes changes.csv)")
+    r.add_argument("--names", action="store_true", help="print student names (by default only ids are printed)")
 
     s = sub.add_parser("skeleton", help="regenerate submission/ from autograder/solution/")
     s.add_argument("--check", action="store_true", help="only report whether submission/ is in sync")
@@ -28,6 +36,10 @@ def main(argv=None):
         from .harness.grade import grade_command
 
         return grade_command(args.submission, args.results, deadline=args.deadline, quiet=args.quiet)
+    if args.command == "regrade":
+        from .regrade import main as regrade_main
+
+        return regrade_main(args)
     if args.command in ("skeleton", "fixtures"):
         import importlib
 
