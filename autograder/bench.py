@@ -154,6 +154,8 @@ def main(argv=None):
                         help="instead: regrade throughput on a fake export of N submissions")
     parser.add_argument("--jobs", type=int, default=2, help="with --regrade: submissions graded at once")
     args = parser.parse_args(argv)
+    if os.sep in args.python:  # the previous design runs from another folder
+        args.python = os.path.abspath(args.python)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     if args.regrade:

@@ -81,12 +81,16 @@ def run_session(staged_root, work, grader_root, deadline, log_path, user=None, a
     scratch = work / "scratch"
     scratch.mkdir(mode=0o711, exist_ok=True)
     read_end, write_end = os.pipe()
-    cmd = [sys.executable, "-s", "-B", "-m", "autograder.harness.session", "--report-fd", str(write_end),
-           "--staged", str(staged_root), "--runtime", str(runtime), "--scratch", str(scratch),
-           "--user", f"{user[0]}:{user[1]}" if user else "", "--deadline", str(deadline - 5.0),
-           *(["--audit", str(audit)] if audit else []), *SUITES]
+    user_arg = f"{user[0]}:{user[1]}" if user else ""
+    launcher = (f"import sys; sys.path.insert(0, {str(runtime)!r}); from worker import launch; "
+                "sys.exit(launch.main())")
+    cmd = [sys.executable, "-I", "-B", "-c", launcher, "--grader-root", str(grader_root),
+           "--zygote", "--staged", str(staged_root), "--user", user_arg,
+           "--session", "--report-fd", str(write_end), "--staged", str(staged_root), "--scratch", str(scratch),
+           "--user", user_arg, "--deadline", str(deadline - 5.0), *(["--audit", str(audit)] if audit else []),
+           *SUITES]
     with open(log_path, "ab") as log:  # append: the workers' line is added to the same file
-        proc = subprocess.Popen(cmd, cwd=grader_root, env=_session_env(), pass_fds=(write_end,),
+        proc = subprocess.Popen(cmd, cwd=runtime, env=_session_env(), pass_fds=(write_end,),
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     os.close(write_end)

@@ -1,12 +1,13 @@
 """The grading session: the trusted process that runs the tests and computes every verdict.
 
-Run by :mod:`autograder.harness.grade` as ``python -m autograder.harness.session``. It collects
+Forked by the launcher (:mod:`autograder.worker.launch`) that :mod:`autograder.harness.grade`
+starts, next to its sibling the zygote. It collects
 the suites, reports the manifest of tests (over ``--report-fd``, one JSON line per message)
 and runs each test body here, in this process, which never imports, runs or unpickles
-anything of the student's. Student code runs only in workers: at start-up this process
-launches the zygote (:mod:`autograder.worker.zygote`, a fresh interpreter that holds torch
-and the probe library, nothing else), and for each test asks it to fork a fresh, confined
-worker, connected by one socket. The test's probes go over that socket and come back as
+anything of the student's. Student code runs only in workers: the zygote
+(:mod:`autograder.worker.zygote`, forked from an interpreter that held nothing but torch and
+numpy, it adds the probe library only) forks a fresh, confined worker for each test,
+connected to this process by one socket. The test's probes go over that socket and come back as
 plain data (:mod:`tests.probes.wire`); the worker is killed when the test ends.
 """
 import argparse
@@ -31,6 +32,7 @@ from . import cleanup
 OUTPUT_CAP = 3000
 DEFAULT_TIMEOUT_S = 10.0
 STARTUP_TIMEOUT_S = 120.0
+LOG_FD = 2
 
 
 def manifest_entry(item):
@@ -101,44 +103,42 @@ def death_message(status):
 # --- the zygote and its workers -----------------------------------------------------------------
 
 class Zygote:
-    """The session's handle on the zygote process."""
+    """The session's handle on the zygote (a sibling process, forked by the launcher)."""
 
-    def __init__(self, runtime, staged, user, limits, log):
-        self.user = user
-        ours, theirs = socket.socketpair()
-        code = (f"import sys; sys.path.insert(0, {str(runtime)!r}); from worker import zygote; "
-                "sys.exit(zygote.main())")
-        cmd = [sys.executable, "-I", "-B", "-c", code, "--control-fd", str(theirs.fileno()), "--staged", str(staged),
-               "--user", f"{user[0]}:{user[1]}" if user else "", "--timeout", str(limits["timeout"]),
-               "--memory-mb", str(limits["memory_mb"])]
-        self.proc = subprocess.Popen(cmd, cwd=runtime, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=log, start_new_session=True)
-        theirs.close()
-        self.sock = ours
-        self.info = None
+    def __init__(self, control_fd, pid, user):
+        self.sock = socket.socket(fileno=control_fd)
+        self.pid, self.user = pid, user
+        self.info, self.buffer, self.seq = None, b"", 0
 
-    def _reply(self, timeout):
-        self.sock.settimeout(timeout)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise RuntimeError("the zygote exited")
-            data += chunk
-        return json.loads(data)
+    def _reply(self, seq, timeout):
+        """The zygote's answer to command ``seq``; answers to earlier commands that timed out
+        here are skipped, so the two sides never fall out of step."""
+        deadline = time.time() + timeout
+        while True:
+            while b"\n" not in self.buffer:
+                self.sock.settimeout(max(0.01, deadline - time.time()))
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("the zygote exited")
+                self.buffer += chunk
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            reply = json.loads(line)
+            if reply.get("seq", seq) == seq:
+                return reply
 
     def ready(self, timeout=STARTUP_TIMEOUT_S):
         if self.info is None:
-            self.info = self._reply(timeout)
+            self.info = self._reply(0, timeout)
         return self.info
 
-    def command(self, cmd, fds=(), timeout=30.0, **args):
-        message = (json.dumps({"cmd": cmd, **args}) + "\n").encode()
+    def command(self, cmd, fds=(), timeout=60.0, **args):
+        self.seq += 1
+        message = (json.dumps({"cmd": cmd, "seq": self.seq, **args}) + "\n").encode()
         if fds:
             socket.send_fds(self.sock, [message], list(fds))
         else:
             self.sock.sendall(message)
-        return self._reply(timeout)
+        return self._reply(self.seq, timeout)
 
     def close(self):
         try:
@@ -146,10 +146,9 @@ class Zygote:
         except (OSError, RuntimeError, ValueError):
             pass
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.kill(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.proc.wait()
 
 
 class Remote:
@@ -213,7 +212,7 @@ class Remote:
         self.sock.close()
         self._kill()
         self.status()
-        self.zygote.command("sweep")
+        self.zygote.command("sweep", timeout=120.0)
         cleanup.remove_tree(self.scratch)
 
 
@@ -242,6 +241,8 @@ class Session:
 
     def backend(self, item):
         transport = Remote(self.zygote, self.scratch, self.current)
+        # To the session log (fd 2 itself: pytest captures sys.stderr while a test runs).
+        os.write(LOG_FD, f"test {getattr(item, 'ps1_number', item.nodeid)}: worker {transport.pid}\n".encode())
         return transport
 
     def pytest_runtestloop(self, session):
@@ -297,22 +298,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--report-fd", type=int, required=True)
     parser.add_argument("--staged", required=True, help="folder holding the staged submission/ package")
-    parser.add_argument("--runtime", required=True, help="folder holding the workers' code (worker/, probes/)")
+    parser.add_argument("--control-fd", type=int, required=True, help="socket to the zygote")
+    parser.add_argument("--zygote-pid", type=int, required=True)
     parser.add_argument("--scratch", required=True, help="where each worker gets its own folder")
     parser.add_argument("--user", default="", help="uid:gid of the sandbox user (as root)")
     parser.add_argument("--deadline", type=float, required=True, help="absolute time.time() to stop by")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
-    parser.add_argument("--memory-mb", type=int, default=320)
     parser.add_argument("--audit", default=None, help="write what the audit hook saw here (self-tests)")
     parser.add_argument("paths", nargs="+")
     args = parser.parse_args(argv)
 
+    global LOG_FD
+    LOG_FD = os.dup(2)  # pytest captures fd 2 while tests run; the log is kept here
     seen = audit_student_imports(args.staged)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     user = tuple(int(v) for v in args.user.split(":")) if args.user else None
-    # The zygote starts (torch import, warm-up) while this process collects the tests.
-    zygote = Zygote(args.runtime, args.staged, user, {"timeout": args.timeout, "memory_mb": args.memory_mb},
-                    sys.stderr)
+    # The zygote warms up while this process collects the tests.
+    zygote = Zygote(args.control_fd, args.zygote_pid, user)
     plugin = Session(args.report_fd, zygote, args.scratch, args.deadline, args.timeout)
     try:
         code = pytest.main(["-q", "-p", "no:cacheprovider", "-p", "no:timeout", "-p", "no:randomly",

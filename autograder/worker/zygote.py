@@ -82,7 +82,7 @@ class Zygote:
                 return
             for line in message.splitlines():
                 command = json.loads(line)
-                reply = getattr(self, "cmd_" + command["cmd"])(command, fds)
+                reply = {**getattr(self, "cmd_" + command["cmd"])(command, fds), "seq": command.get("seq")}
                 fds = []
                 self.control.sendall((json.dumps(reply) + "\n").encode())
                 if command["cmd"] == "exit":
@@ -248,12 +248,14 @@ def _reap_all():
             return
 
 
-def sweep(user, rounds=200):
+def sweep(user, rounds=200, seconds=30.0):
     """Kill whatever tests left running. As root, a helper that is the sandbox user kills
     every process of that user (``kill(-1)``), however it detached itself; in any case every
     descendant, since orphans are re-parented to this subreaper. Returns how many were seen."""
-    killed = 0
+    killed, stop = 0, time.time() + seconds
     for _ in range(rounds):
+        if time.time() > stop:
+            break
         victims = _children()
         if user is not None:
             victims += _processes_of(user[0])

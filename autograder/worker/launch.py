@@ -1,0 +1,70 @@
+"""The grading's first interpreter: imports torch and numpy once, then forks the zygote and the
+session from that clean state.
+
+Importing torch costs ~140 MB of private memory per process; forked from one parent that
+imported it, the zygote and the session share those pages copy-on-write, which keeps the
+whole grading under Gradescope's memory limit. Nothing of the tests, oracles, fixtures or the
+solution is loaded here, so the zygote starts as clean as a fresh interpreter would; the
+session then imports pytest and the suites in its own process only.
+
+    python -I -B -c "...; from worker import launch; launch.main()" \
+        --grader-root DIR --zygote ARGS... --session ARGS...
+"""
+import os
+import socket
+import sys
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    grader_root = argv[argv.index("--grader-root") + 1]
+    z_at, s_at = argv.index("--zygote"), argv.index("--session")
+    zygote_args, session_args = argv[z_at + 1:s_at], argv[s_at + 1:]
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # ask about CUDA without creating a context
+    import gc
+
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+
+    gc.freeze()  # collections in either child would otherwise touch, and so copy, these objects
+    ours, theirs = socket.socketpair()
+    zygote = os.fork()
+    if zygote == 0:
+        code = 70
+        try:
+            ours.close()
+            # The session's report pipe is not the zygote's to hold: the grader reads it to its end.
+            os.close(int(session_args[session_args.index("--report-fd") + 1]))
+            from . import zygote as zygote_module
+
+            code = zygote_module.main([*zygote_args, "--control-fd", str(theirs.detach())])
+        finally:
+            os._exit(code or 0)
+    theirs.close()
+    session = os.fork()
+    if session == 0:
+        code = 70
+        try:
+            sys.path[:] = [grader_root] + [p for p in sys.path if p != os.path.dirname(os.path.dirname(__file__))]
+            for name in [m for m in sys.modules if m == "worker" or m.startswith("worker.")]:
+                del sys.modules[name]  # the session imports the project under its own names
+            os.chdir(grader_root)
+            from autograder.harness import session as session_module
+
+            code = session_module.main([*session_args, "--control-fd", str(ours.detach()),
+                                        "--zygote-pid", str(zygote)])
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code or 0)
+    ours.close()
+    # Leave at once: staying would keep a third copy of torch's pages alive. The grading process
+    # (a subreaper) inherits both children; the session tells it the results, and the session
+    # ends the zygote when it is done.
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
