@@ -1,6 +1,8 @@
 """cleanup.remove_tree removes any tree student code can build — thousands of levels deep, with links
 and unreadable folders — without recursion and without following a link."""
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -75,15 +77,15 @@ def test_wide_folder(tmp_path):
     assert cleanup.remove_tree(wide) == 0 and not wide.exists()
 
 
-def test_unreadable_folders_as_their_unprivileged_owner(tmp_path):
+def test_unreadable_folders_as_their_unprivileged_owner(tmp_path, request):
     """Root reads any folder; an ordinary owner must first make it readable again."""
     if IS_ROOT:
-        os.chmod(tmp_path, 0o755)
-        os.chmod(tmp_path.parent, 0o755)  # pytest makes these 0700; let the child reach them
-        os.chmod(tmp_path.parent.parent, 0o755)
-        area = tmp_path / "nobody"
-        area.mkdir()
+        # pytest's temporary folders are 0700 all the way up (and deeper under xdist): the child
+        # gets a folder of its own that it can reach.
+        area = Path(tempfile.mkdtemp(prefix="ps1-cleanup-"))
+        os.chmod(area, 0o755)
         os.chown(area, OTHER_UID, OTHER_UID)
+        request.addfinalizer(lambda: cleanup.remove_tree(area))
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child
             code = 1
