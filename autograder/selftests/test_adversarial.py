@@ -195,3 +195,12 @@ def test_deep_folder_in_scratch_is_cleaned_up(tmp_path, sandbox_uid):
                                         sandbox_uid)
     results_mod.validate(results)
     check_sections(results, attack.expect, stdout)
+
+
+def test_solution_graded_right_after_a_lingering_attack_scores_full(tmp_path, sandbox_uid, solution_upload):
+    """A self-respawning chain and tmp litter from one grading cost the next grading nothing."""
+    for name in ("linger_and_respawn", "litter_tmp"):
+        attack = next(a for a in trust.ATTACKS if a.name == name)
+        run_grader(adversarial.write(attack, tmp_path / name), tmp_path / f"{name}.json")
+    results, _ = run_grader(solution_upload, tmp_path / "solution.json")
+    assert results["score"] == 40.0, [t["number"] for t in results["tests"] if t["status"] != "passed"]
