@@ -23,35 +23,12 @@ import threading
 import time
 from pathlib import Path
 
-from .harness.sandbox import parents
 from .harness.staging import GRADED
+from .worker.procs import tree_pss_kb
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "autograder" / "solution"
 BUDGETS = {"grade": {"cpu_s": 30.0, "pss_mb": 500.0}, "public": {"wall_s": 10.0}}
-
-
-def _descendants(root_pid):
-    children = {}
-    for pid, ppid in parents().items():
-        children.setdefault(ppid, []).append(pid)
-    found, stack = [], [root_pid]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        stack.extend(children.get(pid, []))
-    return found
-
-
-def _pss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def measure(cmd, env):
@@ -63,7 +40,7 @@ def measure(cmd, env):
 
     def sample():
         while not done.is_set():
-            peak[0] = max(peak[0], sum(_pss_kb(pid) for pid in _descendants(proc.pid)))
+            peak[0] = max(peak[0], tree_pss_kb(proc.pid))
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -113,7 +90,7 @@ def _measure_in(cmd, env, cwd):
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     while proc.poll() is None:
-        peak = max(peak, sum(_pss_kb(pid) for pid in _descendants(proc.pid)))
+        peak = max(peak, tree_pss_kb(proc.pid))
         time.sleep(0.02)
     return {"pss_mb": peak / 1024}
 

@@ -9,6 +9,8 @@ import pwd
 import signal
 import time
 
+from ..worker import procs
+
 PR_SET_CHILD_SUBREAPER = 36
 # Workers of one grading run as a uid of their own, in a range no account uses: killing
 # "every process of that uid" then ends exactly this grading's strays, never another
@@ -46,30 +48,6 @@ def become_subreaper():
         pass
 
 
-def kill_group(pgid):
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def parents():
-    """``{pid: parent pid}`` of every process visible in /proc."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    found[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
-
-
-def _children_of(pid):
-    return [child for child, parent in parents().items() if parent == pid]
-
-
 def _reap():
     while True:
         try:
@@ -86,7 +64,7 @@ def kill_strays():
     call it when no legitimate child is running. Returns how many were killed."""
     me, killed = os.getpid(), 0
     for _ in range(50):
-        kids = _children_of(me)
+        kids = procs.children_of(me)
         if not kids:
             break
         for pid in kids:

@@ -162,7 +162,8 @@ class Remote:
             os.chown(self.scratch, *zygote.user)
         self.sock, theirs = socket.socketpair()
         try:
-            self.pid = zygote.command("spawn", fds=[theirs.fileno()], scratch=self.scratch)["pid"]
+            self.pid = zygote.command("spawn", fds=[theirs.fileno()], scratch=self.scratch,
+                                        test_timeout_s=timeout)["pid"]
         finally:
             theirs.close()
         self.dead = None
@@ -171,9 +172,10 @@ class Remote:
         try:
             self.sock.settimeout(max(0.001, self.deadline - time.time()))
             self.sock.sendall(frame)
-            prefix = self._read(wire.PREFIX_BYTES)
-            header_len, blob_len = wire.frame_sizes(prefix)
-            return prefix + self._read(header_len + blob_len)
+            frame = wire.read_frame(self.sock)
+            if frame is None:
+                raise EOFError("the worker closed its channel")
+            return frame
         except (socket.timeout, TimeoutError):
             self._kill()
             raise client.WorkerGone(
@@ -186,16 +188,6 @@ class Remote:
         except (BrokenPipeError, ConnectionError, EOFError):
             self._kill()
             raise client.WorkerGone(death_message(self.status())) from None
-
-    def _read(self, n):
-        chunks, got = [], 0
-        while got < n:
-            chunk = self.sock.recv(min(n - got, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
 
     def _kill(self):
         try:

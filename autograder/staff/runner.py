@@ -15,7 +15,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..harness.sandbox import become_subreaper, parents
+from ..harness.sandbox import become_subreaper
+from ..worker.procs import kill_group, parents
 
 ROOT = Path(__file__).resolve().parents[2]
 # grade stops at its own deadline (500 s) and always writes a results.json; this only catches a
@@ -66,13 +67,6 @@ def _spawn(task, cpus):
             os.sched_setaffinity(0, before)
 
 
-def _kill_group(pid):
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def _sweep(keep):
     """Kill this process's children other than ``keep``: leftovers of grade processes that died.
 
@@ -80,7 +74,7 @@ def _sweep(keep):
     and hide its exit status from its ``Popen``."""
     for pid, parent in parents().items():
         if parent == os.getpid() and pid not in keep:
-            _kill_group(pid)
+            kill_group(pid)
             try:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
@@ -113,7 +107,7 @@ def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S):
                 elapsed = time.monotonic() - started
                 killed = proc.poll() is None and elapsed > hard_limit_s
                 if killed:
-                    _kill_group(proc.pid)
+                    kill_group(proc.pid)
                     proc.wait()
                 if proc.returncode is not None:
                     del running[slot]
@@ -122,7 +116,7 @@ def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S):
             time.sleep(POLL_S)
     finally:
         for proc, _, _ in running.values():
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
             proc.wait()
         _sweep(ours_before)
         signal.signal(signal.SIGTERM, previous)

@@ -17,6 +17,8 @@ import resource
 import signal
 import sys
 
+from . import procs
+
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
@@ -142,19 +144,8 @@ def limit(cpu_s, memory_mb, file_size_mb, max_processes, user):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
     # RLIMIT_NPROC counts every process of the real user: as root (then the sandbox user) only
     # the workers'; otherwise leave room for what the user already runs.
-    nproc = max_processes + (0 if user is not None else _processes_of(os.getuid()))
+    nproc = max_processes + (0 if user is not None else len(procs.owned_by(os.getuid())))
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-
-
-def _processes_of(uid):
-    count = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                count += os.stat(f"/proc/{entry}").st_uid == uid
-            except OSError:
-                pass
-    return count
 
 
 def drop_privileges(user):

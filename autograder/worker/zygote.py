@@ -23,10 +23,11 @@ import socket
 import sys
 import time
 
-from . import confine
+from . import confine, procs
 
 # Standard-library modules a student's code may reasonably import, preloaded so that a worker
 # never has to read the interpreter's files (the sandbox user may not be allowed to).
+CPU_MARGIN_S = 5  # CPU seconds a worker may use beyond its test's time limit (import, set-up)
 STDLIB_FOR_STUDENTS = ("abc", "bisect", "collections", "contextlib", "copy", "dataclasses", "enum", "fractions",
                        "functools", "heapq", "itertools", "json", "math", "numbers", "operator", "pathlib",
                        "pickle", "random", "re", "statistics", "string", "tempfile", "time", "typing", "warnings",
@@ -115,7 +116,7 @@ class Zygote:
             if done:
                 break
             if time.time() > deadline:
-                _kill_group(pid)
+                procs.kill_group(pid)
                 _, status = os.waitpid(pid, 0)
                 break
             time.sleep(0.005)
@@ -139,7 +140,7 @@ class Zygote:
     def protections(self):
         """What a worker will be confined by, tried out in a throw-away child."""
         found = {"user": f"uid {self.user[0]}" if self.user else "the grader's own user (not root)",
-                 "limits": f"{self.args.memory_mb} MB address space, {int(self.args.timeout) + 5} s CPU, "
+                 "limits": f"{self.args.memory_mb} MB address space, the test's time limit + {CPU_MARGIN_S} s CPU, "
                            f"{self.args.file_size_mb} MB files, {self.args.max_processes} processes"}
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -172,7 +173,10 @@ class Zygote:
         os.closerange(4, 65536)  # the channel is the only descriptor a worker keeps
         scratch = command["scratch"]
         args = self.args
-        confine.limit(int(args.timeout) + 5, args.memory_mb, args.file_size_mb, args.max_processes, self.user)
+        # CPU: the test's own time limit (the session sends it) and a margin; the session's clock
+        # ends a worker that waits instead of computing.
+        confine.limit(int(command["test_timeout_s"]) + CPU_MARGIN_S, args.memory_mb, args.file_size_mb,
+                      args.max_processes, self.user)
         confine.drop_privileges(self.user)
         confine.landlock(read_paths=self.read_paths(), write_paths=[scratch, "/dev/null"])
         os.chdir(scratch)
@@ -185,57 +189,13 @@ class Zygote:
         srv = server.Server(self.args.staged)
         chan = socket.socket(fileno=3)
         while True:
-            prefix = _read_exactly(chan, wire.PREFIX_BYTES)
-            if prefix is None:
-                return
-            header_len, blob_len = wire.frame_sizes(prefix)
-            rest = _read_exactly(chan, header_len + blob_len)
-            if rest is None:
-                return
-            chan.sendall(srv.handle(prefix + rest))
-
-
-def _read_exactly(sock, n):
-    chunks, got = [], 0
-    while got < n:
-        chunk = sock.recv(min(n - got, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def _kill_group(pid):
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _children():
-    me, found = os.getpid(), []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
             try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == me:
-                        found.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return found
-
-
-def _processes_of(uid):
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
+                frame = wire.read_frame(chan)
+            except EOFError:
+                return
+            if frame is None:
+                return
+            chan.sendall(srv.handle(frame))
 
 
 def _reap_all():
@@ -256,15 +216,15 @@ def sweep(user, rounds=200, seconds=30.0):
     for _ in range(rounds):
         if time.time() > stop:
             break
-        victims = _children()
+        victims = procs.children_of(os.getpid())
         if user is not None:
-            victims += _processes_of(user[0])
+            victims += procs.owned_by(user[0])
         if not victims:
             break
         killed += len(victims)
         if user is not None:
             _kill_user(user)
-        for pid in _children():
+        for pid in procs.children_of(os.getpid()):
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -293,7 +253,6 @@ def main(argv=None):
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--staged", required=True, help="folder holding the staged submission/ package")
     parser.add_argument("--user", default="", help="uid:gid to drop to (as root)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="longest test: the CPU limit follows")
     parser.add_argument("--memory-mb", type=int, default=320)
     parser.add_argument("--file-size-mb", type=int, default=16)
     parser.add_argument("--max-processes", type=int, default=32)

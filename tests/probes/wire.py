@@ -150,6 +150,33 @@ def frame_sizes(prefix, limits=LIMITS):
 PREFIX_BYTES = _PREFIX.size
 
 
+def read_frame(sock, limits=LIMITS):
+    """One whole frame from a stream socket, its sizes checked before its body is read.
+    ``None`` if the peer closed the stream between frames; :class:`EOFError` inside one."""
+    prefix = _recv_exactly(sock, PREFIX_BYTES)
+    if not prefix:
+        return None
+    if len(prefix) < PREFIX_BYTES:
+        raise EOFError("the stream ended inside a frame")
+    header_len, blob_len = frame_sizes(prefix, limits)
+    body = _recv_exactly(sock, header_len + blob_len)
+    if len(body) < header_len + blob_len:
+        raise EOFError("the stream ended inside a frame")
+    return prefix + body
+
+
+def _recv_exactly(sock, n):
+    """``n`` bytes, or fewer if the stream ends first."""
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
 class Decoder:
     """Builds plain values from a header and blob. ``resolve`` turns the session-only tags
     ($ref, $generator, $params) into objects; without it (in the session) a ``$ref`` stays a

@@ -129,16 +129,19 @@ class Worker:
             fail(import_message(filename, error))
         return Module(self, module)
 
+    def probe(self, op, what, **args):
+        """``request(op, **args)``; an exception of the student's code fails the test with a
+        message naming ``what`` was being done."""
+        try:
+            return self.request(op, **args)
+        except StudentRaised as exc:
+            error = exc.info
+        fail(call_message(what, error))  # outside the except block: no chained traceback
+
     def call(self, target, *args, what, method=None, keep=False, **kwargs):
         """The value of ``target(*args, **kwargs)`` (``target`` a handle or ``"module.name"``),
         or a test failure that names the call."""
-        try:
-            return self.request("call", target=target, method=method, args=list(args), kwargs=kwargs, keep=keep)
-        except StudentRaised as exc:
-            error = exc.info
-        else:
-            return
-        fail(call_message(what, error))
+        return self.probe("call", what, target=target, method=method, args=list(args), kwargs=kwargs, keep=keep)
 
     def method(self, target, name, *args, what, **kwargs):
         return self.call(target, *args, what=what, method=name, **kwargs)
@@ -152,32 +155,14 @@ class Worker:
 
     def grad(self, target, *args, what, method=None, wrt_args=(), wrt_params=(), **kwargs):
         """``{"out": value, "grads": [...]}``: the call's result and the gradients of its sum."""
-        try:
-            return self.request("grad", target=target, method=method, args=list(args), kwargs=kwargs,
-                                wrt_args=list(wrt_args), wrt_params=list(wrt_params))
-        except StudentRaised as exc:
-            error = exc.info
-        else:
-            return
-        fail(call_message(what, error))
+        return self.probe("grad", what, target=target, method=method, args=list(args), kwargs=kwargs,
+                          wrt_args=list(wrt_args), wrt_params=list(wrt_params))
 
     def state(self, target, what, grads=False):
-        try:
-            return self.request("state", target=target, grads=grads)
-        except StudentRaised as exc:
-            error = exc.info
-        else:
-            return
-        fail(call_message(f"reading the parameters of {what}", error))
+        return self.probe("state", f"reading the parameters of {what}", target=target, grads=grads)
 
     def getattr(self, target, name, what):
-        try:
-            return self.request("getattr", target=target, name=name)
-        except StudentRaised as exc:
-            error = exc.info
-        else:
-            return
-        fail(call_message(f"{what}.{name}", error))
+        return self.probe("getattr", f"{what}.{name}", target=target, name=name)
 
     def load_params(self, target, params, what):
         """Copy ``params`` (name -> tensor) into the model's parameters, never its buffers."""
@@ -192,32 +177,14 @@ class Worker:
             if not hasattr(got, "shape") or tuple(got.shape) != tuple(value.shape):
                 checks.fail(f"{what}: parameter {name} has shape {tuple(getattr(got, 'shape', ()))}, "
                             f"expected {tuple(value.shape)}.")
-        try:
-            self.request("load_params", target=target, params=params)
-        except StudentRaised as exc:
-            error = exc.info
-        else:
-            return
-        fail(call_message(f"loading parameters into {what}", error))
+        self.probe("load_params", f"loading parameters into {what}", target=target, params=params)
 
     def convert(self, target, what, device=None, dtype=None, mode=None):
         """A copy of a model moved to ``device`` / ``dtype`` (a handle)."""
-        try:
-            return self.request("convert", target=target, device=device, dtype=dtype, mode=mode)
-        except StudentRaised as exc:
-            error = exc.info
-        else:
-            return
-        fail(call_message(what, error))
+        return self.probe("convert", what, target=target, device=device, dtype=dtype, mode=mode)
 
     def jacobian(self, target, inputs, what):
-        try:
-            return self.request("jacobian", target=target, inputs=inputs)
-        except StudentRaised as exc:
-            error = exc.info
-        else:
-            return
-        fail(call_message(what, error))
+        return self.probe("jacobian", what, target=target, inputs=inputs)
 
     def double(self, kind, *args, **kwargs):
         """A test double built in the worker (see :mod:`tests.probes.doubles`)."""
