@@ -255,11 +255,11 @@ FAKE_LINES = ("\x1b[1A\x1b[2K\x1b[1G    PASS  1.0/1.0  3.1 made_degrees: all goo
 def _more_attacks():
     deep_tree = '''
         import os as _os
-        def _dig(levels=1500):
-            # Leaves a 1500-level tree (a link and an unreadable folder inside) in the cwd, the
+        def _dig(levels=3000):
+            # Leaves a 3000-level tree (a link and an unreadable folder inside) in the cwd, the
             # worker's scratch folder: more levels than Python's recursion limit, paths longer
-            # than PATH_MAX (7500 bytes): shutil.rmtree would raise RecursionError. (The red
-            # team used 3000 levels; 1500 fails the same way at half the file-system work.)
+            # than PATH_MAX (15000 bytes): shutil.rmtree would raise RecursionError. This is
+            # the red team's tree; each worker that imports training.py digs its own.
             try:
                 top = _os.open(".", _os.O_RDONLY)
             except OSError:
@@ -286,7 +286,7 @@ def _more_attacks():
         _dig()
     '''
     return [
-        Attack("deep_folder_in_scratch", "training.py leaves a 1500-level nested folder (with a link and an "
+        Attack("deep_folder_in_scratch", "training.py leaves a 3000-level nested folder (with a link and an "
                "unreadable folder) in its working directory at import; otherwise correct",
                {"training.py": prepend(solution("training.py"), deep_tree)}, {}),
         Attack("escape_codes_in_message", "made_degrees raises ValueError whose message holds ANSI/OSC escape "

@@ -14,7 +14,7 @@ from autograder.selftests.conftest import IS_ROOT
 OTHER_UID = 54321
 
 
-def build_deep_tree(root, levels=1500, decoy=None):
+def build_deep_tree(root, levels=3000, decoy=None):
     """A tree ``levels`` deep (deeper than the recursion limit, and with paths longer than
     PATH_MAX), with a file, a link to ``decoy`` and a locked folder every 500 levels, and a
     folder near the top that cannot be listed."""

@@ -142,11 +142,11 @@ def boom(*args, **kwargs):
 
 
 def deep_tree_session(staged_root, work, *args, **kwargs):
-    # What a worker could leave in the work folder: 1500 levels (paths over PATH_MAX, more
+    # What a worker could leave in the work folder: 3000 levels (paths over PATH_MAX, more
     # levels than the recursion limit), a link out, a locked folder.
     here = os.open(".", os.O_RDONLY)
     os.chdir(work)
-    for level in range(1500 if case == "deep_tree" else 1):
+    for level in range(3000 if case == "deep_tree" else 1):
         os.mkdir("deep")
         os.chdir("deep")
     os.symlink(upload, "link")
