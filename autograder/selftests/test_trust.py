@@ -16,7 +16,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from autograder.selftests.conftest import run_grader
+from autograder.selftests.conftest import IS_ROOT, run_grader
 from tests.probes import wire
 from tests.support import client
 
@@ -35,6 +35,8 @@ def test_session_never_imports_student_code(solution_upload, tmp_path, monkeypat
     assert workers.get("ready"), workers
     assert workers["modules"] == [], f"the zygote holds test or grader modules: {workers['modules']}"
     assert workers["protections"]["filesystem"], workers
+    if IS_ROOT:
+        assert workers["protections"]["namespaces"].startswith("private network"), workers
 
 
 # --- what a worker may send ---------------------------------------------------------------------

@@ -6,7 +6,9 @@ this file is copied next to the probe library into the worker's runtime folder.
 * a new session (so the worker's whole process group can be killed), death with its parent;
 * CPU, address-space (on top of what was inherited from the zygote), file-size and
   process-count limits, no core files;
-* as root: drop to the sandbox user (no supplementary groups);
+* as root: IPC and network namespaces of its own (no System V or POSIX IPC object can be made,
+  no network interface is up: no UDP, no abstract sockets shared with anyone), then drop to
+  the sandbox user (no supplementary groups);
 * Landlock, where the kernel offers it: reads only below the interpreter, its packages, the
   runtime, the staged upload and system folders; writes only in the worker's scratch folder;
   no TCP; no signals to, or abstract sockets of, processes outside the worker's own domain.
@@ -32,6 +34,12 @@ _FS_REFER, _FS_TRUNCATE, _FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1, 2, 4, 8
 READ = EXECUTE | READ_FILE | READ_DIR
 SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/etc", "/proc", "/sys", "/bin", "/sbin", "/opt")
+
+MAX_OPEN_FILES = 64  # with the file-size limit, also bounds what memfds can hold (64 × 16 MB)
+CLONE_NEWIPC, CLONE_NEWNET = 0x08000000, 0x40000000
+# In an IPC namespace of its own these limits are the worker's alone; zero: nothing can be made.
+_NO_IPC = (("/proc/sys/kernel/shmmni", "0"), ("/proc/sys/kernel/shmall", "0"), ("/proc/sys/kernel/msgmni", "0"),
+           ("/proc/sys/kernel/sem", "0 0 0 0"), ("/proc/sys/fs/mqueue/queues_max", "0"))
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -141,11 +149,37 @@ def limit(cpu_s, memory_mb, file_size_mb, max_processes, user):
     size = file_size_mb * 2**20
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # no POSIX message queue, even without root
+    files = min(MAX_OPEN_FILES, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
     # RLIMIT_NPROC counts every process of the real user: as root (then the sandbox user) only
     # the workers'; otherwise leave room for what the user already runs.
     nproc = max_processes + (0 if user is not None else len(procs.owned_by(os.getuid())))
     resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+
+def private_namespaces():
+    """As root: move this process (and what it starts) into IPC and network namespaces of its
+    own, and forbid IPC objects there. Shared memory segments, message queues and semaphores
+    would otherwise outlive the worker and hold memory no limit counts; the namespaces and
+    anything in them vanish with the worker's last process. Returns a description, or
+    ``None`` where this is not possible (not root)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        if _libc.unshare(CLONE_NEWIPC | CLONE_NEWNET) != 0:
+            return None
+    except AttributeError:
+        return None
+    described = "private network (no interface) and IPC (no objects allowed) namespaces"
+    for path, value in _NO_IPC:
+        try:
+            with open(path, "w") as setting:
+                setting.write(value)
+        except OSError:
+            described = "private network and IPC namespaces"
+    return described
 
 
 def drop_privileges(user):

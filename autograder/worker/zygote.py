@@ -141,12 +141,14 @@ class Zygote:
         """What a worker will be confined by, tried out in a throw-away child."""
         found = {"user": f"uid {self.user[0]}" if self.user else "the grader's own user (not root)",
                  "limits": f"{self.args.memory_mb} MB address space, the test's time limit + {CPU_MARGIN_S} s CPU, "
-                           f"{self.args.file_size_mb} MB files, {self.args.max_processes} processes"}
+                           f"{self.args.file_size_mb} MB files, {confine.MAX_OPEN_FILES} open files, "
+                           f"{self.args.max_processes} processes"}
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
                 os.close(read_end)
+                namespaces = confine.private_namespaces()
                 described = confine.landlock(self.read_paths(), ["/dev/null"])
                 outside = os.path.dirname(self.runtime)
                 try:
@@ -154,14 +156,18 @@ class Zygote:
                     described = None if described else described  # not enforced after all
                 except PermissionError:
                     pass
-                os.write(write_end, (described or "").encode())
+                os.write(write_end, json.dumps([described, namespaces]).encode())
             finally:
                 os._exit(0)
         os.close(write_end)
-        described = os.read(read_end, 4096).decode()
+        try:
+            described, namespaces = json.loads(os.read(read_end, 4096).decode())
+        except ValueError:
+            described = namespaces = None
         os.close(read_end)
         os.waitpid(pid, 0)
         found["filesystem"] = described or "no Landlock: private copies and file permissions only"
+        found["namespaces"] = namespaces or "none (not root)"
         return found
 
     def _become_worker(self, channel, command):
@@ -177,6 +183,7 @@ class Zygote:
         # ends a worker that waits instead of computing.
         confine.limit(int(command["test_timeout_s"]) + CPU_MARGIN_S, args.memory_mb, args.file_size_mb,
                       args.max_processes, self.user)
+        confine.private_namespaces()
         confine.drop_privileges(self.user)
         confine.landlock(read_paths=self.read_paths(), write_paths=[scratch, "/dev/null"])
         os.chdir(scratch)
