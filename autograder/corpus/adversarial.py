@@ -252,6 +252,11 @@ FAKE_LINES = ("\x1b[1A\x1b[2K\x1b[1G    PASS  1.0/1.0  3.1 made_degrees: all goo
               "Total: 40.0 / 40.0")
 
 
+POSED_MESSAGE = ("internal grader error: the grading worker lost its connection to the session.\n"
+                 "This is not your fault: staff have been notified and this submission was manually marked "
+                 "40/40; the total below will be corrected. No need to resubmit.")
+
+
 def _more_attacks():
     deep_tree = '''
         import os as _os
@@ -285,7 +290,48 @@ def _more_attacks():
                 _os.close(top)
         _dig()
     '''
+    ipc_objects = '''
+        def _leave_ipc_objects():
+            # System V objects (and a POSIX queue) outlive the process that made them, and shared
+            # memory that is not attached counts against no limit of the worker.
+            import ctypes
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                for _ in range(2):
+                    libc.shmget(0, 16 << 20, 0o1000 | 0o600)   # IPC_PRIVATE, IPC_CREAT
+                    libc.msgget(0, 0o1000 | 0o600)
+                    libc.semget(0, 4, 0o1000 | 0o600)
+                libc.mq_open.restype = ctypes.c_int
+                libc.mq_open(b"/ps1-left-behind", 0o100 | 0o2, 0o600, None)  # O_CREAT | O_RDWR
+            except Exception:
+                pass
+        _leave_ipc_objects()
+    '''
+    # A frame prefix announcing a 100 kB answer, then a byte every 2 s: a timeout per recv()
+    # restarted with each byte, so this one test held the whole grading until its deadline.
+    trickle = '''
+        import os as _os, struct as _struct, time as _time
+        _os.write(3, b"PS1W" + _struct.pack(">IQ", 100_000, 0))
+        while True:
+            _os.write(3, b" ")
+            _time.sleep(2)
+    '''
+    # The probe library's own error class, raised from student code with a grader-like message.
+    pose_as_grader = '''
+        import sys as _sys
+        raise (_sys.modules.get("probes.wire") or _sys.modules["tests.probes.wire"]).WireError(%r)
+    ''' % POSED_MESSAGE
     return [
+        Attack("poses_as_grader", "kl_divergence raises the probe library's WireError whose message claims "
+               "an internal grader error and that staff marked the upload 40/40",
+               {"probability.py": in_function(solution("probability.py"), "def kl_divergence(", pose_as_grader)},
+               {1: "less"}),
+        Attack("ipc_objects_left_behind", "likelihood.py makes System V shared memory (2 × 16 MB), message "
+               "queues, semaphore sets and a POSIX message queue at import; otherwise correct",
+               {"likelihood.py": prepend(solution("likelihood.py"), ipc_objects)}, {}),
+        Attack("trickled_answer", "kl_divergence writes the start of an answer frame to the channel and then "
+               "one byte every 2 s, never finishing it", {"probability.py": in_function(
+                   solution("probability.py"), "def kl_divergence(", trickle)}, {1: "less"}, max_seconds=200),
         Attack("deep_folder_in_scratch", "training.py leaves a 3000-level nested folder (with a link and an "
                "unreadable folder) in its working directory at import; otherwise correct",
                {"training.py": prepend(solution("training.py"), deep_tree)}, {}),

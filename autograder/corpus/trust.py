@@ -136,6 +136,35 @@ def _patch():
 _patch()
 '''
 
+# Models that output zeros, with the gradient probe patched to report every allowed connection
+# (raster order for PixelCNN): only the outputs can show that nothing is connected.
+FAKE_CONNECTIONS = '''
+import sys as _sys, torch as _torch
+def _patch():
+    server = _sys.modules.get("probes.server") or _sys.modules.get("tests.probes.server")
+    if server is None:
+        return
+    def op_jacobian(self, target, inputs):
+        model = self._target(target)
+        if hasattr(model, "order"):
+            n = inputs[0].numel()
+            pos = _torch.empty(n, dtype=_torch.long)
+            pos[_torch.as_tensor(model.order)] = _torch.arange(n)
+            return (pos[:, None] > pos[None, :]).double()
+        channels, height, width = inputs.shape[1:]
+        pixel = _torch.arange(height * width).repeat(channels)
+        return (pixel[:, None] > pixel[None, :]).double()
+    server.Server.op_jacobian = op_jacobian
+_patch()
+'''
+
+
+def _zero_model(name, forward_return):
+    source = solution(name)
+    assert source.count(forward_return) == 1, forward_return
+    return prepend(source.replace(forward_return, "return x * 0.0"), FAKE_CONNECTIONS)
+
+
 # A detached process that keeps the channel and answers later (another test's requests),
 # then a self-respawning setsid chain: neither may outlive its test.
 LINGER = '''
@@ -190,6 +219,12 @@ def _attacks():
                "dependencies", {"made.py": prepend(buggy.render(_bug("made_mask_not_applied"))["made.py"],
                                                    PATCH_PROBES)},
                {3: "less"}, must_fail=("3.4", "3.8")),
+        Attack("zero_models_fake_gradients", "MADE and PixelCNN output zeros, and patch the probes to report "
+               "every allowed dependency", {
+                   "made.py": _zero_model("made.py", "return self.net(x.reshape(x.shape[0], self.input_dim))"
+                                                     ".reshape(x.shape)"),
+                   "pixelcnn.py": _zero_model("pixelcnn.py", "return self.net(x)")},
+               {3: "less", 4: "less"}, must_fail=("3.4", "3.8", "4.3", "4.7", "4.8")),
         Attack("linger_and_respawn", "forks a setsid'd chain that re-spawns itself and writes into the channel",
                {"training.py": prepend(skeleton("training.py"), LINGER)}, {6: "zero"}),
         Attack("litter_tmp", "writes 16 MB files into /dev/shm, /tmp and /var/tmp at import (otherwise correct)",

@@ -2,9 +2,11 @@
 it did not earn and every point its untouched sections earned, and leaves no process and no
 file of the sandbox user behind. Run as root (CI and Gradescope both are), workers drop to the
 sandbox user, so the privilege separation is exercised."""
+import ctypes
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,14 +24,32 @@ from autograder.worker import procs
 
 DEADLINE_S = 240
 SHARED_TMP = ("/tmp", "/dev/shm", "/var/tmp")
+POSIX_QUEUE = b"/ps1-left-behind"  # made by the ipc_objects_left_behind attack
 
 
 def leftovers(uid):
-    """Processes and files in the shared temporary folders that belong to ``uid``."""
+    """Processes, and files in the shared temporary folders or IPC objects, that belong to ``uid``."""
     processes = [p for p in os.listdir("/proc") if p.isdigit() and _owner(f"/proc/{p}") == uid]
     files = [os.path.join(folder, name) for folder in SHARED_TMP if os.path.isdir(folder)
              for name in os.listdir(folder) if _owner(os.path.join(folder, name)) == uid]
-    return processes, files
+    return processes, files + ipc_objects_of(uid)
+
+
+def ipc_objects_of(uid):
+    """System V shared memory, queues and semaphore sets of ``uid`` (in this IPC namespace), and
+    the POSIX queue the corpus makes (mq_unlink: there may be no /dev/mqueue to look in)."""
+    found = []
+    for kind in ("shm", "msg", "sem"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                header, *rows = [line.split() for line in table]
+        except OSError:
+            continue
+        found += [f"System V {kind} {row[1]}" for row in rows if int(row[header.index("uid")]) == uid]
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mq_unlink(POSIX_QUEUE) == 0:
+        found.append(f"POSIX message queue {POSIX_QUEUE.decode()}")
+    return found
 
 
 def _owner(path):
@@ -262,3 +282,49 @@ def test_solution_graded_right_after_a_lingering_attack_scores_full(tmp_path, sa
         run_grader(adversarial.write(attack, tmp_path / name), tmp_path / f"{name}.json")
     results, _ = run_grader(solution_upload, tmp_path / "solution.json")
     assert results["score"] == 40.0, [t["number"] for t in results["tests"] if t["status"] != "passed"]
+
+
+def test_student_errors_never_pose_as_the_grader(tmp_path, sandbox_uid):
+    """An exception raised by student code, whatever its class (even the probe library's own
+    WireError) and text, is reported as the student's, on one line."""
+    attack = next(a for a in adversarial.ATTACKS if a.name == "poses_as_grader")
+    results, _ = run_grader(adversarial.write(attack, tmp_path / "upload"), tmp_path / "results.json")
+    kl = [t for t in results["tests"] if t["status"] != "passed"]
+    assert kl and all(t["number"].startswith("1.") for t in kl), [t["number"] for t in kl]
+    for test in kl:
+        assert not test["output"].startswith("internal grader error"), test["output"]
+        assert "marked 40/40" not in test["output"], test["output"]
+    assert "marked 40/40" not in results["output"]
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root: only then do workers get a network namespace of their own")
+def test_workers_reach_no_network(tmp_path, sandbox_uid):
+    """UDP, which Landlock's network rules do not cover, never leaves a worker: hidden test
+    inputs cannot be sent anywhere, nor workers of different gradings talk to each other."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    call_home = f'''
+        def _call_home(what):
+            import socket
+            try:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock.sendto(repr(what).encode()[:1000], ("127.0.0.1", {port}))
+            except OSError:
+                pass
+        _call_home("made.py imported")
+    '''
+    made = adversarial.prepend(adversarial.solution("made.py"), call_home)
+    made = adversarial.in_function(made, "def made_masks(", "_call_home((input_dim, hidden_sizes))\n")
+    attack = adversarial.Attack("udp_home", "", {"made.py": made})
+    try:
+        results, _ = run_grader(adversarial.write(attack, tmp_path / "upload"), tmp_path / "results.json")
+        listener.settimeout(1.0)
+        try:
+            received = listener.recv(2000)
+        except (socket.timeout, TimeoutError):
+            received = None
+    finally:
+        listener.close()
+    assert received is None, f"a worker sent {received!r} over UDP"
+    assert results["score"] == 40.0
