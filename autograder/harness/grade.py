@@ -182,11 +182,8 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
         sandbox.kill_strays()
     except BaseException as exc:
         internal(f"could not kill leftover processes: {type(exc).__name__}: {exc}")
-    if work is not None:
-        left = cleanup.remove_tree(work)
-        if left:
-            errors.append(f"{left} entries of {work} could not be removed")
-            print(f"ps1 grader: internal error: {left} entries of {work} could not be removed", file=sys.stderr)
+    # results.json first: removing what a worker left (a million files, say) may take long, and
+    # Gradescope stops everything at its own deadline.
     for attempt in ("results", "fallback"):
         try:
             if data is None or attempt == "fallback":
@@ -195,6 +192,11 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
             break
         except BaseException as exc:
             internal(f"could not write {results_path} ({attempt}): {type(exc).__name__}: {exc}")
+    if work is not None:
+        left = cleanup.remove_tree(work)
+        if left:
+            errors.append(f"{left} entries of {work} could not be removed")
+            print(f"ps1 grader: internal error: {left} entries of {work} could not be removed", file=sys.stderr)
     if interrupted is not None:
         raise interrupted
     if not quiet:

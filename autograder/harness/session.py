@@ -172,7 +172,7 @@ class Remote:
         try:
             self.sock.settimeout(max(0.001, self.deadline - time.time()))
             self.sock.sendall(frame)
-            frame = wire.read_frame(self.sock)
+            frame = wire.read_frame(self.sock, deadline=self.deadline)
             if frame is None:
                 raise EOFError("the worker closed its channel")
             return frame

@@ -74,7 +74,11 @@ class Server:
     # -- transport ----------------------------------------------------------------------------
 
     def handle(self, frame):
-        """One answer frame for one request frame; never raises."""
+        """One answer frame for one request frame; never raises.
+
+        Only a request this side cannot read is a ``protocol`` error (the grader's fault); what
+        happens while the op runs student code, including a ``WireError`` the student's code
+        raises itself, is the student's; a result that cannot be sent is a ``probe`` error."""
         rid = None
         try:
             request = wire.decode(frame, resolve=self._resolve)
@@ -84,19 +88,30 @@ class Server:
             method = getattr(self, "op_" + request["op"], None)
             if method is None:
                 raise ProbeError(f"unknown op {request['op']!r}")
+        except wire.WireError as exc:
+            return self._error(rid, {"kind": "protocol", "type": "WireError", "message": str(exc)})
+        except ProbeError as exc:
+            return self._error(rid, {"kind": "probe", "type": "ProbeError", "message": str(exc)})
+        try:
             value = method(**(request.get("args") or {}))
+        except ProbeError as exc:
+            return self._error(rid, {"kind": "probe", "type": "ProbeError", "message": str(exc)})
+        except ImportProblem as exc:
+            return self._error(rid, exc.info)
+        except BaseException as exc:  # noqa: B902 — SystemExit and KeyboardInterrupt from student code too
+            return self._error(rid, describe_error(exc))
+        try:
             return wire.encode({"id": rid, "ok": value}, keep=lambda obj: {"$ref": self._keep(obj).id,
                                                                          "type": wire.type_name(obj)})
         except wire.WireError as exc:
-            answer = {"id": rid, "error": {"kind": "protocol", "type": "WireError", "message": str(exc)}}
-        except ProbeError as exc:
-            answer = {"id": rid, "error": {"kind": "probe", "type": "ProbeError", "message": str(exc)}}
-        except ImportProblem as exc:
-            answer = {"id": rid, "error": exc.info}
-        except BaseException as exc:  # noqa: B902 — SystemExit and KeyboardInterrupt from student code too
-            answer = {"id": rid, "error": describe_error(exc)}
+            return self._error(rid, {"kind": "probe", "type": "WireError",
+                                     "message": f"its result cannot be sent to the grader ({exc})"})
+        except BaseException as exc:  # noqa: B902 — e.g. a student object whose methods raise while encoded
+            return self._error(rid, describe_error(exc))
+
+    def _error(self, rid, info):
         try:
-            return wire.encode(answer)
+            return wire.encode({"id": rid, "error": info})
         except BaseException as exc:  # noqa: B902 — e.g. an unreadable message
             return wire.encode({"id": rid, "error": {"kind": "probe", "type": type(exc).__name__,
                                                      "message": "the error could not be sent"}})

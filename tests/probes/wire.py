@@ -19,6 +19,7 @@ Values that JSON has no word for are tagged objects with exactly one key:
 import json
 import math
 import struct
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,25 +151,32 @@ def frame_sizes(prefix, limits=LIMITS):
 PREFIX_BYTES = _PREFIX.size
 
 
-def read_frame(sock, limits=LIMITS):
+def read_frame(sock, limits=LIMITS, deadline=None):
     """One whole frame from a stream socket, its sizes checked before its body is read.
-    ``None`` if the peer closed the stream between frames; :class:`EOFError` inside one."""
-    prefix = _recv_exactly(sock, PREFIX_BYTES)
+    ``None`` if the peer closed the stream between frames; :class:`EOFError` inside one.
+    With ``deadline`` (a ``time.time()``), :class:`TimeoutError` once it passes, however the
+    peer trickles its bytes (a timeout per ``recv`` would restart with each byte)."""
+    prefix = _recv_exactly(sock, PREFIX_BYTES, deadline)
     if not prefix:
         return None
     if len(prefix) < PREFIX_BYTES:
         raise EOFError("the stream ended inside a frame")
     header_len, blob_len = frame_sizes(prefix, limits)
-    body = _recv_exactly(sock, header_len + blob_len)
+    body = _recv_exactly(sock, header_len + blob_len, deadline)
     if len(body) < header_len + blob_len:
         raise EOFError("the stream ended inside a frame")
     return prefix + body
 
 
-def _recv_exactly(sock, n):
+def _recv_exactly(sock, n, deadline=None):
     """``n`` bytes, or fewer if the stream ends first."""
     chunks, got = [], 0
     while got < n:
+        if deadline is not None:
+            left = deadline - time.time()
+            if left <= 0:
+                raise TimeoutError("the deadline passed while a frame was being read")
+            sock.settimeout(left)
         chunk = sock.recv(min(n - got, 1 << 20))
         if not chunk:
             break

@@ -10,8 +10,9 @@ re-randomised weights (drawn here, loaded into the student's model by name):
 
 An output may depend only on inputs generated before it: both measurements must be zero
 there. Where the architecture connects an input to an output, perturbing it must change the
-output for some input and weights. Neither verdict trusts an analysis done in the worker:
-the perturbation test needs nothing but the model's outputs.
+output for some input and weights: that verdict rests on the outputs alone, never on the
+worker's gradients (code that patched the probe library could report any gradient it likes;
+a model that outputs zeros must not pass for one with every connection).
 """
 import torch
 
@@ -35,42 +36,46 @@ def pixel_allowed(channels, height, width):
     return pixel[:, None] > pixel[None, :]
 
 
-def perturbed_dependency(worker, model, x, what):
+def perturbed_dependency(worker, model, x, what, generator):
     """``max_b |f(x_b + STEP e_j)_i - f(x_b)_i|`` as an ``(out numel, in numel)`` matrix, from the
-    model's outputs alone."""
+    model's outputs alone. The rows go in shuffled, so the batch has no layout to recognise."""
     batch, shape = x.shape[0], tuple(x.shape[1:])
     n = x[0].numel()
     flat = x.reshape(batch, 1, n).repeat(1, n + 1, 1)
     flat[:, 1:, :] += STEP * torch.eye(n, dtype=x.dtype)
     inputs = flat.reshape(batch * (n + 1), *shape)
-    out = worker.call(model, inputs, what=f"{what} on inputs of shape {tuple(inputs.shape)}")
+    shuffle = torch.randperm(len(inputs), generator=generator)
+    out = worker.call(model, inputs[shuffle], what=f"{what} on inputs of shape {tuple(inputs.shape)}")
     out = checks.tensor(out, f"{what}(x) with x of shape {tuple(inputs.shape)}", shape=inputs.shape)
+    out = torch.empty_like(out).index_copy_(0, shuffle, out)  # back in the order built here
     out = out.double().reshape(batch, n + 1, n)
     change = (out[:, 1:, :] - out[:, :1, :]).abs().amax(0).T
     return change, out.abs().max()
 
 
 def measure(worker, model, inputs_fn, generator, what):
-    """``(present, by_gradient)``: boolean dependency matrices, the union over weight draws of
-    both measurements, and the gradient one alone."""
+    """``(present, shown)``: boolean dependency matrices, the union over weight draws of both
+    measurements (for leaks), and of the perturbation one alone (for required connections)."""
     shapes = {name: tuple(p.shape) for name, p in worker.state(model, what)["params"].items()}
-    present = by_gradient = None
+    present = shown = None
     for _ in range(WEIGHT_DRAWS):
         worker.load_params(model, tables.random_params(shapes, generator), what)
         x = inputs_fn()
         n = x[0].numel()
         jac = worker.jacobian(model, x, what=f"{what}: forward and backward passes on random inputs")
         jac = checks.tensor(jac, f"the gradients of {what}", shape=(n, n)).double()
-        change, scale = perturbed_dependency(worker, model, x, what)
-        found = (jac > 0) | (change > 1e-7 * max(1.0, float(scale)))
-        by_grad = jac > 0
+        change, scale = perturbed_dependency(worker, model, x, what, generator)
+        by_outputs = change > 1e-7 * max(1.0, float(scale))
+        found = (jac > 0) | by_outputs
         present = found if present is None else present | found
-        by_gradient = by_grad if by_gradient is None else by_gradient | by_grad
-    return present, by_gradient
+        shown = by_outputs if shown is None else shown | by_outputs
+    return present, shown
 
 
-def made_verdict(present, order, required, what):
-    """Fail with a picture if ``present`` (D×D) breaks the MADE property for ``order``."""
+def made_verdict(present, order, required, what, shown=None):
+    """Fail with a picture if ``present`` (D×D) breaks the MADE property for ``order``, or if
+    ``shown`` (the dependencies seen in outputs; default ``present``) misses one of ``required``."""
+    shown = present if shown is None else shown
     allowed = made_allowed(order)
     leaks = present & ~allowed
     if bool(leaks.any()):
@@ -83,12 +88,12 @@ def made_verdict(present, order, required, what):
         checks.fail(f"{what}: output {d} depends on {why}.\n"
                     f"Dependencies of outputs (rows) on inputs (columns), measured with gradients:\n"
                     f"{pictures.side_by_side(allowed, present, 'allowed', 'measured (marked)', 'out', 'in')}")
-    missing = required & ~present
+    missing = required & ~shown
     if bool(missing.any()):
         d, j = (int(v) for v in missing.nonzero()[0])
         checks.fail(f"{what}: output {d} never depends on input {j}, although the masks of MADE connect "
                     f"them (output d must see every input generated before it when the hidden layers are wide "
-                    f"enough).\n{pictures.side_by_side(required, present, 'required', 'measured (marked)', 'out', 'in')}\n"
+                    f"enough).\n{pictures.side_by_side(required, shown, 'required', 'measured (marked)', 'out', 'in')}\n"
                     "Hint: check that the mask keeps every connection the degree rule allows (>= in hidden "
                     "layers) and that forward applies the mask to the weight, not the output.")
 
@@ -106,12 +111,15 @@ def check_made(worker, input_dim, hidden_sizes, order, generator, required=None,
     probe = torch.zeros(2, input_dim, dtype=torch.float64)
     checks.tensor(worker.call(model, probe, what=f"{what}(x) with x of shape (2, {input_dim})"),
                   f"{what}(x) with x of shape (2, {input_dim})", shape=probe.shape)
-    present, _ = measure(worker, model, lambda: torch.randn(batch, input_dim, generator=generator,
-                                                             dtype=torch.float64), generator, what)
-    made_verdict(present, list(order), required, what)
+    present, shown = measure(worker, model, lambda: torch.randn(batch, input_dim, generator=generator,
+                                                                 dtype=torch.float64), generator, what)
+    made_verdict(present, list(order), required, what, shown)
 
 
-def pixel_verdict(present, image_shape, what, required_neighbours=True):
+def pixel_verdict(present, image_shape, what, required_neighbours=True, shown=None):
+    """Fail with a picture if ``present`` breaks raster-order causality, or if ``shown`` (the
+    dependencies seen in outputs; default ``present``) misses a left or upper neighbour."""
+    shown = present if shown is None else shown
     channels, height, width = image_shape
     allowed = pixel_allowed(channels, height, width)
     n_pix = height * width
@@ -139,12 +147,12 @@ def pixel_verdict(present, image_shape, what, required_neighbours=True):
                 if nr < 0 or nc < 0:
                     continue
                 q = nr * width + nc
-                if not bool(present.reshape(channels, n_pix, channels, n_pix)[:, p, :, q].any()):
+                if not bool(shown.reshape(channels, n_pix, channels, n_pix)[:, p, :, q].any()):
                     need = torch.zeros(height, width, dtype=torch.bool)
                     need[nr, nc] = True
                     checks.fail(
                         f"{what}: output pixel ({r}, {c}) never depends on its {name} neighbour ({nr}, {nc}).\n"
-                        f"{pictures.side_by_side(need | field(p, present), field(p, present), 'required', 'measured (marked)')}\n"
+                        f"{pictures.side_by_side(need | field(p, shown), field(p, shown), 'required', 'measured (marked)')}\n"
                         "Hint: the causal mask must keep the row above the centre and the centre row left of "
                         "the centre, and the padding must be kernel_size // 2.")
 
@@ -157,7 +165,7 @@ def check_pixelcnn(worker, image_shape, hidden, layers, kernel, generator, batch
     probe = torch.zeros(2, *image_shape, dtype=torch.float64)
     checks.tensor(worker.call(model, probe, what=f"{what}(x) with x of shape {tuple(probe.shape)}"),
                   f"{what}(x) with x of shape {tuple(probe.shape)}", shape=probe.shape)
-    present, _ = measure(worker, model, lambda: torch.randn(batch, *image_shape, generator=generator,
-                                                             dtype=torch.float64), generator,
-                         what + f" on {height}×{width} images")
-    pixel_verdict(present, image_shape, what + f" on {height}×{width} images")
+    present, shown = measure(worker, model, lambda: torch.randn(batch, *image_shape, generator=generator,
+                                                                 dtype=torch.float64), generator,
+                             what + f" on {height}×{width} images")
+    pixel_verdict(present, image_shape, what + f" on {height}×{width} images", shown=shown)

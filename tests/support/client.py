@@ -8,6 +8,7 @@ the worker or of its answers becomes a test failure with a message for the stude
 """
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,13 +43,17 @@ def fail(message):
     checks.fail(message)
 
 
+def first_line(text, cap=300):
+    """The first line of a text the worker sent, at most ``cap`` characters."""
+    text = str(text or "").strip()
+    first = text.splitlines()[0] if text else ""
+    return first[:cap] + "…" if len(first) > cap else first
+
+
 def describe(info):
     """One line naming an exception raised by student code and where it was raised."""
-    text = str(info.get("message", "")).strip()
-    first = text.splitlines()[0] if text else ""
-    if len(first) > 300:
-        first = first[:300] + "…"
-    return f"{info.get('type', 'Exception')}{': ' + first if first else ''}{info.get('where', '')}"
+    first, where = first_line(info.get("message")), first_line(info.get("where"), cap=200)
+    return f"{str(info.get('type', 'Exception'))[:100]}{': ' + first if first else ''}{' ' + where if where else ''}"
 
 
 class InProcess:
@@ -86,13 +91,17 @@ class Worker:
             fail(self.gone)
         self.next_id += 1
         rid = self.next_id
+        started = time.monotonic()
         try:
             frame = wire.encode({"id": rid, "op": op, "args": args})
             answer = wire.decode(self.transport.request(frame))
         except WorkerGone as exc:
             self.gone = str(exc)
-            if self.importing and "timed out" in self.gone:
-                hung_imports.setdefault(self.importing, (self.label, getattr(self.transport, "timeout", 0)))
+            limit = getattr(self.transport, "timeout", 0)
+            # Hung only if the import itself had (nearly) the whole time limit: a test that spent
+            # its time elsewhere and ran out during an import proves nothing about the module.
+            if self.importing and "timed out" in self.gone and time.monotonic() - started >= 0.8 * limit:
+                hung_imports.setdefault(self.importing, (self.label, limit))
         except wire.WireError as exc:
             self.gone = f"the test process sent an unreadable answer ({exc}); this test scores 0."
         if self.gone:
@@ -103,7 +112,9 @@ class Worker:
         if "error" in answer:
             info = answer["error"] if isinstance(answer["error"], dict) else {"message": str(answer["error"])}
             if info.get("kind") == "protocol":
-                fail(f"internal grader error: {info.get('message')}. Please tell the course staff.")
+                # The worker's text is the student's to forge: one short line, marked as its report.
+                fail(f"internal grader error: the test process could not read the grader's request (it reported: "
+                     f"{describe(info)}). Please tell the course staff.")
             raise StudentRaised(info)
         return answer["ok"]
 
@@ -243,7 +254,7 @@ def import_message(filename, info):
 
 def call_message(what, info):
     if info.get("kind") == "probe":
-        return f"{what} could not be run: {info.get('message')}."
+        return f"{what} could not be run: {first_line(info.get('message'))}."
     if info.get("not_implemented"):
         return f"{what}: not implemented yet ({describe(info)})."
     return f"{what} raised {describe(info)}"
