@@ -93,6 +93,7 @@ def test_unreadable_folders_as_their_unprivileged_owner(tmp_path, request):
                 os.setgroups([])
                 os.setgid(OTHER_UID)
                 os.setuid(OTHER_UID)
+                os.chdir(area)  # build_deep_tree comes back to the working folder, which may be 0700 (a mktemp clone)
                 build_deep_tree(area / "tree", levels=300)
                 os.chmod(area / "tree", 0o100)  # search only: not listable, not writable
                 code = 0 if cleanup.remove_tree(area / "tree") == 0 and not os.path.lexists(area / "tree") else 2

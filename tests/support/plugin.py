@@ -1,7 +1,9 @@
 """pytest hooks and fixtures shared by the public tests and the hidden suites.
 
 * registers the hypothesis profile ``ps1``: derandomized and without a database, so that a
-  run never depends on earlier runs and grading writes nothing;
+  run never depends on earlier runs and grading writes nothing, and without shrinking: each
+  example runs the student's code in the worker, and shrinking a failure took longer than the
+  test's time limit (the student read "timed out" instead of what failed);
 * seeds torch before each test and turns TF32 off;
 * gives each test its ``worker`` (:mod:`tests.support.client`): the probes of the student's code;
 * turns exceptions escaping a test into one line naming the student's file and line;
@@ -9,7 +11,7 @@
 """
 import pytest
 import torch
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from tests.support import client
 from tests.support.client import worker  # noqa: F401 — the fixture
@@ -20,6 +22,7 @@ settings.register_profile(
     database=None,
     deadline=None,
     max_examples=12,
+    phases=(Phase.explicit, Phase.generate),
     print_blob=False,
     # Every example of a test shares its worker on purpose (one sandboxed process per test).
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
