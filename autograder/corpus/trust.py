@@ -159,6 +159,29 @@ _patch()
 '''
 
 
+# MaskedLinear masks its weight in place, and the gradient probe is patched to multiply what it
+# reports by the layer's mask: only the outputs after a new mask show the lost weights.
+FAKE_MASKED_GRADIENTS = '''
+import sys as _sys
+def _patch():
+    server = _sys.modules.get("probes.server") or _sys.modules.get("tests.probes.server")
+    if server is None:
+        return
+    original = server.Server.op_grad
+    def op_grad(self, target, method=None, args=(), kwargs=None, wrt_args=(), wrt_params=()):
+        answer = original(self, target, method, args, kwargs, wrt_args, wrt_params)
+        layer = self._target(target)
+        if hasattr(layer, "mask") and answer.get("grads"):
+            answer["grads"] = [g * layer.mask if g is not None and g.shape == layer.mask.shape else g
+                               for g in answer["grads"]]
+        return answer
+    server.Server.op_grad = op_grad
+_patch()
+'''
+MASK_IN_PLACE = ("        return nn.functional.linear(x, self.weight * self.mask, self.bias)",
+                 "        self.weight.data.mul_(self.mask)\n        return nn.functional.linear(x, self.weight, self.bias)")
+
+
 def _zero_model(name, forward_return):
     source = solution(name)
     assert source.count(forward_return) == 1, forward_return
@@ -225,6 +248,10 @@ def _attacks():
                                                      ".reshape(x.shape)"),
                    "pixelcnn.py": _zero_model("pixelcnn.py", "return self.net(x)")},
                {3: "less", 4: "less"}, must_fail=("3.4", "3.8", "4.3", "4.7", "4.8")),
+        Attack("fake_gradients_in_place_mask", "MaskedLinear masks its weight in place and patches the gradient "
+               "probe to report masked gradients", {"made.py": prepend(
+                   solution("made.py").replace(*MASK_IN_PLACE), FAKE_MASKED_GRADIENTS)},
+               {3: "less"}, must_fail=("3.7",)),
         Attack("linger_and_respawn", "forks a setsid'd chain that re-spawns itself and writes into the channel",
                {"training.py": prepend(skeleton("training.py"), LINGER)}, {6: "zero"}),
         Attack("litter_tmp", "writes 16 MB files into /dev/shm, /tmp and /var/tmp at import (otherwise correct)",

@@ -93,7 +93,8 @@ def test_masked_linear_masks_weight_not_bias(worker):
     what = "MaskedLinear(3, 2)"
     layer = worker.call("made.MaskedLinear", 3, 2, what=what)
     gen = torch.Generator().manual_seed(37)
-    worker.load_params(layer, {"weight": torch.randn(2, 3, generator=gen), "bias": torch.tensor([0.5, -1.5])}, what)
+    weight_, bias = torch.randn(2, 3, generator=gen), torch.tensor([0.5, -1.5])
+    worker.load_params(layer, {"weight": weight_, "bias": bias}, what)
     mask = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 1.0]])
     worker.method(layer, "set_mask", mask, what="set_mask([[0, 0, 0], [1, 0, 1]])")
     x = torch.randn(4, 3, generator=gen)
@@ -113,6 +114,13 @@ def test_masked_linear_masks_weight_not_bias(worker):
         checks.fail(f"MaskedLinear(3, 2): the weight gradient is a tensor without data (on '{grad.device}').")
     checks.close(grad * (1 - mask), torch.zeros(2, 3), "weight gradient at masked entries",
                  hint="multiply the weight by the mask inside forward so masked weights get no gradient.")
+    # Judged from outputs alone: y = x (W ⊙ M)^T + b for the mask set last, with the weights the
+    # test loaded. Masking the weight in place loses the masked entries for good.
+    worker.method(layer, "set_mask", torch.ones(2, 3), what="set_mask(all ones) after forward passes with a mask")
+    what = "MaskedLinear(3, 2)(x) after forward passes with a mask and then set_mask(all ones)"
+    checks.close(checks.tensor(worker.call(layer, x, what=what), what, shape=(4, 2)), x @ weight_.T + bias, what,
+                 hint="multiply inside forward (F.linear(x, self.weight * self.mask, self.bias)); masking the "
+                      "weight in place (self.weight.data *= self.mask) changes the parameter for good.")
 
 
 @weight(1.5)
