@@ -111,14 +111,18 @@ if _LEAKS:
     raise RuntimeError("found test data in the worker: " + ", ".join(sorted(set(map(str, _LEAKS)))[:6]))
 '''
 
+
+def patch_server(body):
+    """An attack program that, at import, finds the worker's probe library (``server``) and
+    runs ``body`` (already indented as the inside of a function) to patch it."""
+    return ("\nimport sys as _sys, torch as _torch\ndef _patch():\n"
+            "    server = _sys.modules.get(\"probes.server\") or _sys.modules.get(\"tests.probes.server\")\n"
+            "    if server is None:\n        return\n" + body + "_patch()\n")
+
+
 # Patches the probe library so that the dependency measurement reports exactly the allowed
 # pattern; on a MADE that ignores its masks this must not earn the autoregressive tests.
-PATCH_PROBES = '''
-import sys as _sys, torch as _torch
-def _patch():
-    server = _sys.modules.get("probes.server") or _sys.modules.get("tests.probes.server")
-    if server is None:
-        return
+PATCH_PROBES = patch_server('''
     def op_jacobian(self, target, inputs):
         model = self._target(target)
         n = inputs[0].numel()
@@ -133,17 +137,11 @@ def _patch():
         state["training"] = False
         return state
     server.Server.op_state = op_state
-_patch()
-'''
+''')
 
 # Models that output zeros, with the gradient probe patched to report every allowed connection
 # (raster order for PixelCNN): only the outputs can show that nothing is connected.
-FAKE_CONNECTIONS = '''
-import sys as _sys, torch as _torch
-def _patch():
-    server = _sys.modules.get("probes.server") or _sys.modules.get("tests.probes.server")
-    if server is None:
-        return
+FAKE_CONNECTIONS = patch_server('''
     def op_jacobian(self, target, inputs):
         model = self._target(target)
         if hasattr(model, "order"):
@@ -155,18 +153,12 @@ def _patch():
         pixel = _torch.arange(height * width).repeat(channels)
         return (pixel[:, None] > pixel[None, :]).double()
     server.Server.op_jacobian = op_jacobian
-_patch()
-'''
+''')
 
 
 # MaskedLinear masks its weight in place, and the gradient probe is patched to multiply what it
 # reports by the layer's mask: only the outputs after a new mask show the lost weights.
-FAKE_MASKED_GRADIENTS = '''
-import sys as _sys
-def _patch():
-    server = _sys.modules.get("probes.server") or _sys.modules.get("tests.probes.server")
-    if server is None:
-        return
+FAKE_MASKED_GRADIENTS = patch_server('''
     original = server.Server.op_grad
     def op_grad(self, target, method=None, args=(), kwargs=None, wrt_args=(), wrt_params=()):
         answer = original(self, target, method, args, kwargs, wrt_args, wrt_params)
@@ -176,8 +168,7 @@ def _patch():
                                for g in answer["grads"]]
         return answer
     server.Server.op_grad = op_grad
-_patch()
-'''
+''')
 MASK_IN_PLACE = ("        return nn.functional.linear(x, self.weight * self.mask, self.bias)",
                  "        self.weight.data.mul_(self.mask)\n        return nn.functional.linear(x, self.weight, self.bias)")
 

@@ -25,9 +25,9 @@ import time
 
 from . import confine, procs
 
+CPU_MARGIN_S = 5  # CPU seconds a worker may use beyond its test's time limit (import, set-up)
 # Standard-library modules a student's code may reasonably import, preloaded so that a worker
 # never has to read the interpreter's files (the sandbox user may not be allowed to).
-CPU_MARGIN_S = 5  # CPU seconds a worker may use beyond its test's time limit (import, set-up)
 STDLIB_FOR_STUDENTS = ("abc", "bisect", "collections", "contextlib", "copy", "dataclasses", "enum", "fractions",
                        "functools", "heapq", "itertools", "json", "math", "numbers", "operator", "pathlib",
                        "pickle", "random", "re", "statistics", "string", "tempfile", "time", "typing", "warnings",

@@ -72,10 +72,9 @@ def measure(worker, model, inputs_fn, generator, what):
     return present, shown
 
 
-def made_verdict(present, order, required, what, shown=None):
+def made_verdict(present, shown, order, required, what):
     """Fail with a picture if ``present`` (D×D) breaks the MADE property for ``order``, or if
-    ``shown`` (the dependencies seen in outputs; default ``present``) misses one of ``required``."""
-    shown = present if shown is None else shown
+    ``shown`` (the dependencies seen in outputs) misses one of ``required``."""
     allowed = made_allowed(order)
     leaks = present & ~allowed
     if bool(leaks.any()):
@@ -113,13 +112,12 @@ def check_made(worker, input_dim, hidden_sizes, order, generator, required=None,
                   f"{what}(x) with x of shape (2, {input_dim})", shape=probe.shape)
     present, shown = measure(worker, model, lambda: torch.randn(batch, input_dim, generator=generator,
                                                                  dtype=torch.float64), generator, what)
-    made_verdict(present, list(order), required, what, shown)
+    made_verdict(present, shown, list(order), required, what)
 
 
-def pixel_verdict(present, image_shape, what, required_neighbours=True, shown=None):
+def pixel_verdict(present, shown, image_shape, what, required_neighbours=True):
     """Fail with a picture if ``present`` breaks raster-order causality, or if ``shown`` (the
-    dependencies seen in outputs; default ``present``) misses a left or upper neighbour."""
-    shown = present if shown is None else shown
+    dependencies seen in outputs) misses a left or upper neighbour."""
     channels, height, width = image_shape
     allowed = pixel_allowed(channels, height, width)
     n_pix = height * width
@@ -168,4 +166,4 @@ def check_pixelcnn(worker, image_shape, hidden, layers, kernel, generator, batch
     present, shown = measure(worker, model, lambda: torch.randn(batch, *image_shape, generator=generator,
                                                                  dtype=torch.float64), generator,
                              what + f" on {height}×{width} images")
-    pixel_verdict(present, image_shape, what + f" on {height}×{width} images", shown=shown)
+    pixel_verdict(present, shown, image_shape, what + f" on {height}×{width} images")
