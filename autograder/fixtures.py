@@ -1,131 +1,130 @@
-"""Recorded reference values, generated from the solution: ``python -m autograder fixtures``.
+"""Recorded examples of the public tests, generated from the solution: ``python -m autograder fixtures``.
 
-* NLL fixtures: a model configuration, its parameters (never its mask buffers: a student's
-  model loads parameters only, so a wrong mask cannot be overwritten), binary inputs, and the
-  solution's logits and per-example NLL;
-* ``tests/fixtures/examples.wire``: the inputs and the solution's outputs of every fixed
-  example the public tests use, so that the handout needs no reference implementation.
+``tests/fixtures/examples.wire`` holds, for every example a public test asks for by name, the
+inputs drawn by :mod:`autograder.examples` from a fixed generator and the reference solution's
+outputs (NLL examples: parameters only, never mask buffers, so a wrong mask cannot be
+overwritten). It ships in the handout, so that local runs need no reference implementation; on
+the grader the same draw functions run with fresh generators and the oracles instead.
 
-All are :mod:`tests.probes.wire` files (loading them runs no code). ``--check`` (and a
-self-test) fails when they drift from what the solution computes.
+A :mod:`tests.probes.wire` file (loading it runs no code). ``--check`` (and a self-test) fails
+when it drifts from what the solution computes.
 """
 import math
 import sys
+import zlib
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = ROOT / "tests" / "fixtures"
-HIDDEN = ROOT / "autograder" / "fixtures"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.probes import doubles, wire  # noqa: E402
-from tests.support import tables  # noqa: E402
 
-NLL_SPECS = {
-    PUBLIC / "made_nll.wire": {"model": "made", "input_dim": 16, "hidden_sizes": [24], "order_seed": 1,
-                               "input_shape": [8, 16], "seed": 11},
-    PUBLIC / "pixelcnn_nll.wire": {"model": "pixelcnn", "in_channels": 1, "hidden_channels": 8, "num_layers": 2,
-                                   "kernel_size": 5, "input_shape": [6, 1, 6, 6], "seed": 12},
-    HIDDEN / "made_nll.wire": {"model": "made", "input_dim": 20, "hidden_sizes": [32, 24], "order_seed": 2,
-                               "input_shape": [10, 4, 5], "seed": 21},
-    HIDDEN / "pixelcnn_nll.wire": {"model": "pixelcnn", "in_channels": 2, "hidden_channels": 8, "num_layers": 3,
-                                   "kernel_size": 3, "input_shape": [5, 2, 7, 7], "seed": 22},
-}
+from . import examples  # noqa: E402
+
 EXAMPLES = PUBLIC / "examples.wire"
 
 
-def _nll_fixture(spec):
-    from .solution.likelihood import bernoulli_nll
-    from .solution.made import MADE
-    from .solution.pixelcnn import PixelCNN
+class SolutionReference:
+    """The reference solution under the names the draw functions use (see
+    :class:`autograder.examples.OracleReference`)."""
 
-    gen = torch.Generator().manual_seed(spec["seed"])
-    if spec["model"] == "made":
-        order = torch.randperm(spec["input_dim"], generator=torch.Generator().manual_seed(spec["order_seed"]))
-        model = MADE(spec["input_dim"], spec["hidden_sizes"], order.tolist())
-        config = {"input_dim": spec["input_dim"], "hidden_sizes": spec["hidden_sizes"], "order": order.tolist()}
-    else:
-        config = {k: spec[k] for k in ("in_channels", "hidden_channels", "num_layers", "kernel_size")}
-        model = PixelCNN(**config)
-    with torch.no_grad():
-        for p in model.parameters():
-            fan_in = p[0].numel() if p.dim() > 1 else 1
-            p.copy_(torch.randn(p.shape, generator=gen) * (1.5 / fan_in**0.5 if p.dim() > 1 else 0.3))
-    x = (torch.rand(spec["input_shape"], generator=gen) < 0.4).float()
-    with torch.no_grad():
-        logits = model(x)
-    return {"model": spec["model"], "config": config,
-            "params": {name: p.detach().clone() for name, p in model.named_parameters()},
-            "x": x, "logits": logits, "nll": bernoulli_nll(logits, x)}
+    def __init__(self):
+        from .solution import likelihood, made, pixelcnn, probability, training
 
+        self.likelihood, self.made, self.pixelcnn = likelihood, made, pixelcnn
+        self.probability, self.training = probability, training
 
-def _examples():
-    """Inputs and reference outputs of the public tests' fixed examples."""
-    from .solution import likelihood, made, pixelcnn, probability, training
+    def kl(self, p, q, dim=-1):
+        return self.probability.kl_divergence(p, q, dim)
 
-    gen = torch.Generator().manual_seed(2026)
-    torch.manual_seed(2026)  # the layers' default initialisation
-    ex = {}
-    p = torch.softmax(torch.randn(4, 6, generator=gen), -1)
-    q = torch.softmax(torch.randn(4, 6, generator=gen), -1)
-    ex["kl_divergence"] = {"p": p, "q": q, "out": probability.kl_divergence(p, q)}
-    lp, lq = torch.randn(3, 5, generator=gen) * 2, torch.randn(3, 5, generator=gen) * 2
-    ex["kl_divergence_logits"] = {"lp": lp, "lq": lq, "out": probability.kl_divergence_logits(lp, lq)}
-    g = [torch.randn(7, generator=gen) for _ in range(4)]
-    ex["gaussian_kl"] = {"mu_p": g[0], "logvar_p": g[1], "mu_q": g[2], "logvar_q": g[3],
-                         "out": probability.gaussian_kl(*g)}
-    logits = torch.randn(5, 1, 3, 4, generator=gen) * 3
-    x = (torch.rand(5, 1, 3, 4, generator=gen) < 0.5).float()
-    ex["bernoulli_nll"] = {"logits": logits, "x": x, "out": likelihood.bernoulli_nll(logits, x)}
-    nll = torch.tensor([100.0, 543.21])
-    ex["bits_per_dim"] = {"nll": nll, "num_dims": 784, "out": likelihood.bits_per_dim(nll, 784)}
-    ex["made_degrees"] = {"args": [4, [5, 3], [2, 0, 3, 1]], "out": made.made_degrees(4, [5, 3], [2, 0, 3, 1])}
-    ex["made_masks"] = {"args": [4, [6], [1, 3, 0, 2]], "out": made.made_masks(4, [6], [1, 3, 0, 2])}
-    layer = made.MaskedLinear(5, 3)
-    mask = (torch.rand(3, 5, generator=gen) < 0.5).float()
-    layer.set_mask(mask)
-    xl = torch.randn(4, 5, generator=gen)
-    with torch.no_grad():
-        ex["masked_linear"] = {"params": {"weight": layer.weight.detach().clone(), "bias": layer.bias.detach().clone()},
-                               "mask": mask, "x": xl, "out": layer(xl)}
-    ex["causal_mask"] = [{"k": k, "type": t, "out": pixelcnn.causal_mask(k, t)} for k in (3, 5) for t in "AB"]
-    conv = pixelcnn.MaskedConv2d("A", 2, 3, 5)
-    xc = torch.randn(2, 2, 6, 7, generator=gen)
-    with torch.no_grad():
-        ex["masked_conv"] = {"params": {"weight": conv.weight.detach().clone(), "bias": conv.bias.detach().clone()},
-                             "x": xc, "out": conv(xc)}
-    ex["train_epoch"] = _training_example(training, "train_epoch", [4, 4, 3], (6,), seed=9, model_seed=10)
-    ex["evaluate"] = _training_example(training, "evaluate", [4, 4, 2], (6,), seed=11, model_seed=12)
-    return ex
+    def kl_logits(self, lp, lq, dim=-1):
+        return self.probability.kl_divergence_logits(lp, lq, dim)
 
+    def gaussian_kl(self, *args):
+        return self.probability.gaussian_kl(*args)
 
-def _training_example(training, name, sizes, shape, seed, model_seed):
-    """The solution's ``train_epoch`` / ``evaluate`` with the stand-in likelihood."""
-    batches = tables.binary_batches(sizes, shape, seed)
-    num_dims = math.prod(shape)
-    standin = doubles.standin_likelihood(1.0 / (num_dims * math.log(2)))
-    saved = training.bernoulli_nll, training.bits_per_dim
-    training.bernoulli_nll, training.bits_per_dim = standin.bernoulli_nll, standin.bits_per_dim
-    try:
-        model = doubles.Linear(num_dims, model_seed)
-        if name == "train_epoch":
-            loss = training.train_epoch(model, [(x,) for x in batches], torch.optim.SGD(model.parameters(), lr=0.1))
-            return {"sizes": sizes, "shape": list(shape), "seed": seed, "model_seed": model_seed, "lr": 0.1,
-                    "loss": loss, "params": {n: p.detach().clone() for n, p in model.named_parameters()}}
-        result = training.evaluate(model, batches)
-        return {"sizes": sizes, "shape": list(shape), "seed": seed, "model_seed": model_seed, **result}
-    finally:
-        training.bernoulli_nll, training.bits_per_dim = saved
+    def nll(self, logits, x):
+        return self.likelihood.bernoulli_nll(logits, x.to(logits.dtype))
+
+    def bits_per_dim(self, nll, num_dims):
+        return self.likelihood.bits_per_dim(nll, num_dims)
+
+    def made_degrees(self, *args):
+        return self.made.made_degrees(*args)
+
+    def made_masks(self, *args):
+        return self.made.made_masks(*args)
+
+    def causal_mask(self, k, mask_type):
+        return self.pixelcnn.causal_mask(k, mask_type)
+
+    @staticmethod
+    def _run(model, params, x, buffers=None):
+        with torch.no_grad():
+            for name, value in params.items():
+                dict(model.named_parameters())[name].copy_(value)
+            for name, value in (buffers or {}).items():
+                dict(model.named_buffers())[name].copy_(value)
+        return model(x)  # with autograd, for the examples' Jacobians
+
+    def masked_linear(self, params, mask, x):
+        layer = self.made.MaskedLinear(params["weight"].shape[1], params["weight"].shape[0]).to(x.dtype)
+        layer.set_mask(mask)
+        return self._run(layer, params, x)
+
+    def masked_conv(self, params, mask, x):
+        c_out, c_in, k, _ = params["weight"].shape
+        conv = self.pixelcnn.MaskedConv2d("A", c_in, c_out, k).to(x.dtype)
+        return self._run(conv, params, x, {"mask": mask})
+
+    def made_forward(self, input_dim, hidden_sizes, order, params, x):
+        model = self.made.MADE(input_dim, hidden_sizes, order).to(next(iter(params.values())).dtype)
+        return self._run(model, params, x.to(model.net[0].weight.dtype))
+
+    def pixelcnn_forward(self, config, params, x):
+        model = self.pixelcnn.PixelCNN(**config).to(next(iter(params.values())).dtype)
+        return self._run(model, params, x.to(model.net[0].weight.dtype))
+
+    def _with_likelihood(self, variant):
+        """The solution's training module, with the tests' stand-in likelihood for ``stand-in``."""
+        if variant == "stand-in":
+            standin = doubles.standin_likelihood()
+            return standin.bernoulli_nll, standin.bits_per_dim
+        return self.likelihood.bernoulli_nll, self.likelihood.bits_per_dim
+
+    def train_epoch(self, variant, num_dims, model_seed, batches, lr):
+        saved = self.training.bernoulli_nll, self.training.bits_per_dim
+        self.training.bernoulli_nll, self.training.bits_per_dim = self._with_likelihood(variant)
+        try:
+            model = doubles.Linear(num_dims, model_seed)
+            loss = self.training.train_epoch(model, [(x,) for x in batches],
+                                             torch.optim.SGD(model.parameters(), lr=lr))
+            return {"loss": loss, "params": {n: p.detach().clone() for n, p in model.named_parameters()}}
+        finally:
+            self.training.bernoulli_nll, self.training.bits_per_dim = saved
+
+    def evaluate(self, variant, num_dims, model_seed, batches, lr=None):
+        saved = self.training.bernoulli_nll, self.training.bits_per_dim
+        self.training.bernoulli_nll, self.training.bits_per_dim = self._with_likelihood(variant)
+        try:
+            return self.training.evaluate(doubles.Linear(num_dims, model_seed), batches)
+        finally:
+            self.training.bernoulli_nll, self.training.bits_per_dim = saved
 
 
 def render():
+    """``{path: content}`` of every recorded file."""
     torch.set_num_threads(1)
-    out = {path: _nll_fixture(spec) for path, spec in NLL_SPECS.items()}
-    out[EXAMPLES] = _examples()
-    return out
+    reference = SolutionReference()
+    recorded = {}
+    for name, draw in examples.DRAWS.items():
+        torch.manual_seed(2026)  # any default initialisation a draw might touch
+        recorded[name] = draw(torch.Generator().manual_seed(zlib.crc32(name.encode())), reference)
+    return {EXAMPLES: recorded}
 
 
 def _same(a, b):
@@ -142,7 +141,7 @@ def _same(a, b):
 
 
 def differences():
-    """Paths of fixtures that are missing or differ from a fresh render."""
+    """Paths of recorded files that are missing or differ from a fresh render."""
     stale = []
     for path, fresh in render().items():
         if not path.is_file() or not _same(wire.decode(wire.encode(fresh)), wire.load_file(path)):
@@ -152,8 +151,11 @@ def differences():
 
 def write():
     written = []
-    for path, fixture in render().items():
+    for path, content in render().items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        wire.dump_file(fixture, path)
+        wire.dump_file(content, path)
         written.append(str(path.relative_to(ROOT)))
+    for stale in (PUBLIC / "made_nll.wire", PUBLIC / "pixelcnn_nll.wire"):  # merged into examples.wire
+        if stale.exists():
+            stale.unlink()
     return written

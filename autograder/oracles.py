@@ -1,8 +1,11 @@
-"""Reference computations of the hidden tests: grader-only.
+"""Reference computations of the grader: grader-only.
 
-They run in the grading session (never in a worker, never in the handout): the hidden tests
-compare the data a worker sends back with these. Each is written independently of the
-reference solution (other formulas, other libraries) so that both agreeing means something.
+They run in the grading session (never in a worker, never in the handout): tests compare the
+data a worker sends back with these, and the fresh examples of :mod:`autograder.examples` take
+their expected values from them. Each is written independently of the reference solution
+(other formulas, other libraries) so that both agreeing means something. Models are pure
+functions of a configuration and a ``{name: tensor}`` of parameters named as the student's
+modules name them (``net.0.weight``, ...), with masks built here, never read from a worker.
 """
 import math
 
@@ -26,18 +29,23 @@ def kl_logits(logits_p, logits_q, dim=-1):
 
 
 def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
-    """Elementwise KL between Gaussians, from torch.distributions (an independent derivation)."""
-    normal = torch.distributions.Normal
-    return torch.distributions.kl_divergence(normal(mu_p.double(), (0.5 * logvar_p.double()).exp()),
-                                             normal(mu_q.double(), (0.5 * logvar_q.double()).exp()))
+    """Elementwise KL between Gaussians in float64, as 0.5 (r - 1 - log r) + 0.5 d^2 / var_q with
+    the variance ratio r = exp(logvar_p - logvar_q) (an independent arrangement of the terms)."""
+    mu_p, logvar_p, mu_q, logvar_q = (t.double() for t in (mu_p, logvar_p, mu_q, logvar_q))
+    log_ratio = logvar_p - logvar_q
+    return 0.5 * (torch.expm1(log_ratio) - log_ratio) + 0.5 * (mu_p - mu_q) ** 2 * torch.exp(-logvar_q)
 
 
 # --- likelihood --------------------------------------------------------------------------------
 
 def nll(logits, x):
-    """Per-example Bernoulli NLL in nats, summed over every non-batch dimension."""
+    """Per-example Bernoulli NLL in nats, summed over every non-batch dimension (float64)."""
     terms = F.binary_cross_entropy_with_logits(logits.double(), x.double(), reduction="none")
     return terms.reshape(terms.shape[0], -1).sum(1)
+
+
+def bits_per_dim(nll_value, num_dims):
+    return nll_value / (num_dims * math.log(2))
 
 
 # --- MADE --------------------------------------------------------------------------------------
@@ -52,8 +60,8 @@ def made_degrees(input_dim, hidden_sizes, order=None):
 
 def made_masks(input_dim, hidden_sizes, order=None):
     deg = made_degrees(input_dim, hidden_sizes, order)
-    masks = [(deg[l + 1][:, None] >= deg[l][None, :]).double() for l in range(len(hidden_sizes))]
-    masks.append((deg[0][:, None] > deg[-1][None, :]).double())
+    masks = [(deg[l + 1][:, None] >= deg[l][None, :]).float() for l in range(len(hidden_sizes))]
+    masks.append((deg[0][:, None] > deg[-1][None, :]).float())
     return masks
 
 
@@ -63,6 +71,36 @@ def connectivity(masks):
     for mask in masks[1:]:
         path = mask.double() @ path
     return path > 0
+
+
+def made_mask_buffers(input_dim, hidden_sizes, order=None):
+    """``{"net.0.mask": ..., "net.2.mask": ...}``: the masks of MADE's layers, by buffer name."""
+    return {f"net.{2 * i}.mask": mask for i, mask in enumerate(made_masks(input_dim, hidden_sizes, order))}
+
+
+def masked_linear(params, mask, x):
+    """``x (W ⊙ M)^T + b`` in float64 (``params``: ``weight`` and optionally ``bias``)."""
+    out = x.double() @ (params["weight"].double() * mask.double()).T
+    return out + params["bias"].double() if "bias" in params else out
+
+
+def made_forward(input_dim, hidden_sizes, order, params, x):
+    """MADE's logits for ``x`` of shape ``(B, *shape)``, float64, from the parameters alone."""
+    h = x.double().reshape(x.shape[0], -1)
+    masks = made_masks(input_dim, hidden_sizes, order)
+    for i, mask in enumerate(masks):
+        h = masked_linear({"weight": params[f"net.{2 * i}.weight"], "bias": params[f"net.{2 * i}.bias"]}, mask, h)
+        if i < len(masks) - 1:
+            h = h.clamp_min(0.0)
+    return h.reshape(x.shape)
+
+
+def made_param_shapes(input_dim, hidden_sizes):
+    sizes = [input_dim, *hidden_sizes, input_dim]
+    shapes = {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"net.{2 * i}.weight"], shapes[f"net.{2 * i}.bias"] = (fan_out, fan_in), (fan_out,)
+    return shapes
 
 
 # --- PixelCNN ----------------------------------------------------------------------------------
@@ -76,6 +114,48 @@ def causal_mask(k, mask_type):
     return mask
 
 
+def pixelcnn_layers(in_channels, hidden_channels, num_layers, kernel_size):
+    """``[(index in net, mask type, in, out, kernel)]`` of PixelCNN's masked convolutions."""
+    h, k = hidden_channels, kernel_size
+    layers = [(0, "A", in_channels, h, k)]
+    layers += [(2 + 2 * i, "B", h, h, k) for i in range(num_layers)]
+    last = 2 + 2 * num_layers
+    return layers + [(last, "B", h, h, 1), (last + 2, "B", h, in_channels, 1)]
+
+
+def pixelcnn_mask_buffers(in_channels, hidden_channels, num_layers, kernel_size):
+    return {f"net.{i}.mask": causal_mask(k, t)
+            for i, t, _, _, k in pixelcnn_layers(in_channels, hidden_channels, num_layers, kernel_size)}
+
+
+def pixelcnn_param_shapes(in_channels, hidden_channels, num_layers, kernel_size):
+    shapes = {}
+    for i, _, c_in, c_out, k in pixelcnn_layers(in_channels, hidden_channels, num_layers, kernel_size):
+        shapes[f"net.{i}.weight"], shapes[f"net.{i}.bias"] = (c_out, c_in, k, k), (c_out,)
+    return shapes
+
+
+def masked_conv(params, mask, x):
+    """``(W ⊙ M) ⋆ x + b`` with padding ``k // 2``, float64."""
+    weight = params["weight"].double() * mask.double()
+    bias = params["bias"].double() if "bias" in params else None
+    return F.conv2d(x.double(), weight, bias, padding=weight.shape[-1] // 2)
+
+
+def pixelcnn_forward(config, params, x):
+    """PixelCNN's logits for ``x`` ``(B, C, H, W)``, float64; ``config`` holds the four
+    constructor arguments."""
+    layers = pixelcnn_layers(config["in_channels"], config["hidden_channels"], config["num_layers"],
+                             config["kernel_size"])
+    h = x.double()
+    for n, (i, mask_type, _, _, k) in enumerate(layers):
+        h = masked_conv({"weight": params[f"net.{i}.weight"], "bias": params[f"net.{i}.bias"]},
+                        causal_mask(k, mask_type), h)
+        if n < len(layers) - 1:
+            h = h.clamp_min(0.0)
+    return h
+
+
 # --- sampling: exact distributions of the table models -----------------------------------------
 
 def table_log_prob(model, x):
@@ -85,26 +165,41 @@ def table_log_prob(model, x):
 
 
 # --- training ----------------------------------------------------------------------------------
+# Two losses a correct training.py may use: the stand-in likelihood the tests substitute for
+# likelihood.py (when training.py imports it) or the Bernoulli NLL itself (computed inline).
 
-def train_epoch(model, batches, optimizer):
-    """The reference loop with the stand-in loss: mean per batch, zero_grad/backward/step;
-    returns the example-weighted mean of the batch losses."""
+def bernoulli_loss(logits, x):
+    """The Bernoulli NLL per example in the logits' dtype (as a training.py computing it inline would)."""
+    terms = F.softplus(logits) - x.to(logits.dtype) * logits
+    return terms.reshape(terms.shape[0], -1).sum(1)
+
+
+LOSSES = {"stand-in": doubles.squared_error, "bernoulli": bernoulli_loss}
+
+
+def bits(variant, nll_value, num_dims):
+    """bits/dim as that variant's ``bits_per_dim`` gives it."""
+    base = doubles.STANDIN_BITS_BASE if variant == "stand-in" else math.log(2)
+    return nll_value / (num_dims * base)
+
+
+def train_epoch(model, batches, optimizer, loss=doubles.squared_error):
+    """The reference loop: mean loss per batch, zero_grad/backward/step; returns the
+    example-weighted mean of the batch losses."""
     total = count = 0
+    model.train()
     for x in batches:
-        loss = doubles.squared_error(model(x), x).mean()
+        value = loss(model(x), x).mean()
         optimizer.zero_grad()
-        loss.backward()
+        value.backward()
         optimizer.step()
-        total += loss.item() * len(x)
+        total += value.item() * len(x)
         count += len(x)
     return total / count
 
 
-def evaluate(model, batches):
-    """Example-weighted mean stand-in loss over ``batches``."""
+def evaluate(model, batches, loss=doubles.squared_error):
+    """Example-weighted mean loss over ``batches``, in eval mode without gradients."""
+    model.eval()
     with torch.no_grad():
-        return torch.cat([doubles.squared_error(model(x), x) for x in batches]).mean().item()
-
-
-def bits_factor(num_dims):
-    return 1.0 / (num_dims * math.log(2))
+        return torch.cat([loss(model(x), x) for x in batches]).mean().item()

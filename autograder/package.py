@@ -14,8 +14,9 @@ CONTENTS = {
         ("requirements-grader.txt", "requirements-grader.txt"), ("pytest.ini", "pytest.ini"),
         ("autograder/__init__.py", "autograder/__init__.py"), ("autograder/__main__.py", "autograder/__main__.py"),
         ("autograder/harness", "autograder/harness"), ("autograder/worker", "autograder/worker"),
-        ("autograder/oracles.py", "autograder/oracles.py"), ("autograder/suites", "autograder/suites"),
-        ("autograder/fixtures", "autograder/fixtures"), ("tests", "tests"),
+        ("autograder/oracles.py", "autograder/oracles.py"), ("autograder/examples.py", "autograder/examples.py"),
+        ("autograder/secret.key", "autograder/secret.key"), ("autograder/suites", "autograder/suites"),
+        ("tests", "tests"),
     ],
     "handout": [
         ("submission", "submission"), ("tests", "tests"), ("requirements.txt", "requirements.txt"),
@@ -37,6 +38,10 @@ def _files(src):
 
 
 def build(what, out=None):
+    if what == "autograder":
+        from .harness import secret
+
+        secret.load()  # created once, then the same in every build (see harness/secret.py)
     out = Path(out) if out else ROOT / "dist" / f"{what}.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:

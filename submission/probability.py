@@ -1,4 +1,7 @@
-"""Probability: KL divergences between discrete and Gaussian distributions (6 points)."""
+"""Probability: KL divergences between discrete and Gaussian distributions (6 points).
+
+Results keep the floating dtype and the device of the inputs (float64 in, float64 out).
+"""
 import torch
 
 __all__ = ["kl_divergence", "kl_divergence_logits", "gaussian_kl"]
@@ -27,7 +30,7 @@ def kl_divergence(p, q, dim=-1):
     summed along ``dim`` (which is removed from the result); ``p`` and ``q`` broadcast.
     Conventions: a term with :math:`p_i = 0` contributes 0, also where :math:`q_i = 0`
     (:math:`0 \log 0 = 0`); a term with :math:`p_i > 0` and :math:`q_i = 0` makes the KL
-    ``+inf``. The gradient with respect to ``q`` is finite wherever :math:`q > 0`, also
+    ``+inf``, however small :math:`p_i` is. The gradient with respect to ``q`` is finite wherever :math:`q > 0`, also
     where :math:`p = 0` (no NaN from :math:`0 \cdot \log 0`).
 
     Raises ``ValueError`` if the shapes do not broadcast or ``dim`` is out of range.
@@ -53,6 +56,8 @@ def gaussian_kl(mu_p, logvar_p, mu_q, logvar_q):
         \tfrac12\Big(\log\sigma_q^2 - \log\sigma_p^2
         + \frac{\sigma_p^2 + (\mu_p - \mu_q)^2}{\sigma_q^2} - 1\Big)
 
-    All four arguments broadcast; nothing is summed (the caller sums).
+    All four arguments broadcast; nothing is summed (the caller sums). Stays accurate for tiny
+    and huge variances (``logvar`` far from 0, where ``exp(logvar)`` alone over- or underflows
+    although the KL is an ordinary number).
     """
     raise NotImplementedError('Hint: write sigma_p^2 / sigma_q^2 as exp(logvar_p - logvar_q)')

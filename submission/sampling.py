@@ -6,8 +6,10 @@ logit the model computes from the positions drawn so far:
 .. math:: x_{\pi(i)} \sim \mathrm{Bernoulli}\big(\sigma(f(x_{\pi(<i)})_{\pi(i)})\big)
 
 They rely only on ``model(x)`` (and ``model.input_dim``, ``model.order`` for MADE), take all
-randomness from ``generator``, run under ``torch.no_grad()``, return samples on the device and
-in the dtype of the model's parameters, and restore the model's train/eval mode.
+randomness from ``generator`` (never from torch's global generator, unless ``generator`` is
+None), call the model in eval mode (``model.eval()``) under ``torch.no_grad()``, return samples
+on the device and in the dtype of the model's parameters, and restore the model's train/eval
+mode afterwards.
 """
 import torch
 

@@ -23,10 +23,10 @@ def _device_dtype(model, device):
 
 
 def train_epoch(model, loader, optimizer, device=None):
-    """One pass over ``loader``: for each batch, loss = mean ``bernoulli_nll``, then
-    ``zero_grad``, ``backward``, ``step``. Returns the example-weighted mean training NLL
-    (nats) as a float. ``device`` defaults to the model's; batches are moved there.
-    Raises ``ValueError`` if the loader yields no batch.
+    """One pass over ``loader`` with the model in train mode (``model.train()``): for each
+    batch, loss = mean ``bernoulli_nll``, then ``zero_grad``, ``backward``, ``step``. Returns the
+    example-weighted mean training NLL (nats) as a float. ``device`` defaults to the model's;
+    batches are moved there. Raises ``ValueError`` if the loader yields no batch.
     """
     raise NotImplementedError("Hint: weight each batch's mean loss by its size when averaging over the epoch")
 

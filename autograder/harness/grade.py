@@ -19,12 +19,12 @@ import time
 import traceback
 from pathlib import Path
 
-from . import cleanup, results, sandbox, staging
+from . import cleanup, results, sandbox, secret, staging
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ("tests", "autograder/suites")
-GRADER_FILES = ("tests", "autograder/__init__.py", "autograder/oracles.py", "autograder/harness", "autograder/suites",
-                "autograder/fixtures")
+GRADER_FILES = ("tests", "autograder/__init__.py", "autograder/oracles.py", "autograder/examples.py",
+                "autograder/harness", "autograder/suites")
 # What the workers' interpreter may import besides torch and numpy: the zygote and the
 # public probe library, copied alone into a runtime folder (as worker/ and probes/).
 RUNTIME_FILES = (("autograder/worker", "worker"), ("tests/probes", "probes"))
@@ -75,25 +75,31 @@ def build_runtime(dest):
     return dest
 
 
-def run_session(staged_root, work, grader_root, deadline, log_path, user=None, audit=None):
-    """Run the session; return ``(manifest, outcomes, problems)``."""
+def run_session(staged_root, work, grader_root, deadline, log_path, key, user=None, audit=None):
+    """Run the session with the grading ``key``; return ``(manifest, outcomes, problems)``."""
     runtime = build_runtime(work / "runtime")
     scratch = work / "scratch"
     scratch.mkdir(mode=0o711, exist_ok=True)
     read_end, write_end = os.pipe()
+    # The key goes to the session over a pipe: arguments and environment are the workers' to read.
+    key_read, key_write = os.pipe()
+    os.write(key_write, key.hex().encode())
+    os.close(key_write)
     user_arg = f"{user[0]}:{user[1]}" if user else ""
     launcher = (f"import sys; sys.path.insert(0, {str(runtime)!r}); from worker import launch; "
                 "sys.exit(launch.main())")
     cmd = [sys.executable, "-I", "-B", "-c", launcher, "--grader-root", str(grader_root),
            "--zygote", "--staged", str(staged_root), "--user", user_arg,
-           "--session", "--report-fd", str(write_end), "--staged", str(staged_root), "--scratch", str(scratch),
+           "--session", "--report-fd", str(write_end), "--key-fd", str(key_read), "--staged", str(staged_root),
+           "--scratch", str(scratch),
            "--user", user_arg, "--deadline", str(deadline - 5.0), *(["--audit", str(audit)] if audit else []),
            *SUITES]
     with open(log_path, "ab") as log:  # append: the workers' line is added to the same file
-        proc = subprocess.Popen(cmd, cwd=runtime, env=_session_env(), pass_fds=(write_end,),
+        proc = subprocess.Popen(cmd, cwd=runtime, env=_session_env(), pass_fds=(write_end, key_read),
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     os.close(write_end)
+    os.close(key_read)
     manifest, outcomes, problems, buffer = None, {}, [], b""
     while True:
         left = deadline - time.time()
@@ -153,9 +159,10 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
         work = Path(tempfile.mkdtemp(prefix="ps1-grade-"))
         os.chmod(work, 0o711)  # the sandbox user may pass through, not list
         staged = staging.stage(upload, work / "staged")
+        key = secret.grading_key(secret.load(), secret.upload_digest(staged.root / "submission"))
         grader_root = _private_copy(work / "grader") if user is not None else ROOT
         manifest, outcomes, problems = run_session(staged.root, work, grader_root, deadline, work / "session.log",
-                                                   user=user, audit=os.environ.get("PS1_AUDIT"))
+                                                   key, user=user, audit=os.environ.get("PS1_AUDIT"))
         sandbox.kill_strays()
         if manifest is None:
             log = (work / "session.log").read_text(errors="replace")[-2000:]

@@ -12,6 +12,7 @@ plain data (:mod:`tests.probes.wire`); the worker is killed when the test ends.
 """
 import argparse
 import json
+import math
 import os
 import signal
 import socket
@@ -24,20 +25,19 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from tests.probes import wire
-from tests.support import client
+from tests.support import client, examples
 from tests.support.plugin import number_key, points_of
 
 from . import cleanup
 
 OUTPUT_CAP = 3000
-DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_TIMEOUT_S = client.WALL_LIMIT_S
 STARTUP_TIMEOUT_S = 120.0
 LOG_FD = 2
 
 
 def manifest_entry(item):
     declared = points_of(item)
-    marker = item.get_closest_marker("timeout")
     return {
         "id": item.nodeid,
         "name": f"{declared['number']} {declared['name']}".strip(),
@@ -45,7 +45,6 @@ def manifest_entry(item):
         "max_score": declared["weight"],
         "visibility": declared["visibility"],
         "tags": declared["tags"],
-        "timeout": float(marker.args[0]) if marker and marker.args else None,
     }
 
 
@@ -91,12 +90,14 @@ def signal_name(number):
 
 
 def death_message(status):
+    """How a worker ended, completing "the test process ..."."""
     if "signal" in status:
         name = signal_name(status["signal"])
-        hint = {"SIGKILL": " (killed: probably the memory limit)", "SIGXCPU": " (CPU time limit)",
-                "SIGSEGV": " (a crash inside native code)"}.get(name, "")
-        return f"the test process was ended by {name}{hint} while running your code."
-    return ("the test process ended before the test finished (exit status "
+        if name == "SIGXCPU":
+            return client.cpu_message(client.CPU_LIMIT_S)
+        hint = {"SIGKILL": " (killed: probably the memory limit)", "SIGSEGV": " (a crash inside native code)"}.get(name, "")
+        return f"was ended by {name}{hint} while running your code."
+    return ("ended before the test finished (exit status "
             f"{status.get('exit', '?')}): does your code call sys.exit(), os._exit() or os.kill()?")
 
 
@@ -152,18 +153,22 @@ class Zygote:
 
 
 class Remote:
-    """One test's worker: a transport for :class:`tests.support.client.Worker`."""
+    """One test's worker: a transport for :class:`tests.support.client.Worker`. The worker may
+    use ``cpu_s`` seconds of CPU time (its own limit, so a loaded machine changes nothing); the
+    test's wall-clock ``timeout`` is a backstop for workers that wait instead."""
 
-    def __init__(self, zygote, scratch_root, timeout):
-        self.zygote, self.timeout = zygote, timeout
-        self.deadline = time.time() + timeout
-        self.scratch = tempfile.mkdtemp(prefix="test-", dir=scratch_root)
-        if zygote.user:
-            os.chown(self.scratch, *zygote.user)
+    def __init__(self, zygote, scratch_root, timeout, cpu_s=client.CPU_LIMIT_S, scratch=None, deadline=None):
+        self.zygote, self.timeout, self.cpu_s, self.scratch_root = zygote, timeout, cpu_s, scratch_root
+        self.deadline = deadline or time.time() + timeout
+        if scratch is None:
+            scratch = tempfile.mkdtemp(prefix="test-", dir=scratch_root)
+            if zygote.user:
+                os.chown(scratch, *zygote.user)
+        self.scratch = scratch
         self.sock, theirs = socket.socketpair()
         try:
             self.pid = zygote.command("spawn", fds=[theirs.fileno()], scratch=self.scratch,
-                                        test_timeout_s=timeout)["pid"]
+                                      cpu_s=int(math.ceil(cpu_s)))["pid"]
         finally:
             theirs.close()
         self.dead = None
@@ -178,13 +183,10 @@ class Remote:
             return frame
         except (socket.timeout, TimeoutError):
             self._kill()
-            raise client.WorkerGone(
-                f"timed out after {self.timeout:.0f} s: your code took too long or never returned (an infinite "
-                "loop, or a per-example Python loop where a vectorised tensor operation is expected).") from None
+            raise client.WorkerGone(client.wall_message(self.timeout), hung=True) from None
         except wire.WireError as exc:
             self._kill()
-            raise client.WorkerGone(f"the test process sent an unreadable answer ({exc}); this test scores 0.") \
-                from None
+            raise client.WorkerGone(f"sent an unreadable answer ({exc}); this test scores 0.") from None
         except (BrokenPipeError, ConnectionError, EOFError):
             self._kill()
             raise client.WorkerGone(death_message(self.status())) from None
@@ -200,11 +202,22 @@ class Remote:
             self.dead = self.zygote.command("reap", pid=self.pid, timeout=2.0)
         return self.dead
 
-    def close(self):
+    def _end(self):
+        """Kill the worker and everything it started."""
         self.sock.close()
         self._kill()
         self.status()
         self.zygote.command("sweep", timeout=120.0)
+
+    def restart(self):
+        """A fresh worker for the rest of the test, in the same scratch folder (the files the
+        first one wrote stay; none of its processes does) and under the same deadline."""
+        self._end()
+        return Remote(self.zygote, self.scratch_root, self.timeout, self.cpu_s, scratch=self.scratch,
+                      deadline=self.deadline)
+
+    def close(self):
+        self._end()
         cleanup.remove_tree(self.scratch)
 
 
@@ -256,7 +269,7 @@ class Session:
                 continue
             # Leave every test that still has to run at least a fair share of what is left.
             remaining = len(ordered) - index
-            self.current = max(1.0, min(entry["timeout"] or self.timeout, left - 0.5 * (remaining - 1)))
+            self.current = max(1.0, min(self.timeout, left - 0.5 * (remaining - 1)))
             item.ps1_number = entry["number"]
             started = time.time()
             try:
@@ -289,6 +302,7 @@ def audit_student_imports(staged):
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--report-fd", type=int, required=True)
+    parser.add_argument("--key-fd", type=int, required=True, help="pipe holding the grading key (hex)")
     parser.add_argument("--staged", required=True, help="folder holding the staged submission/ package")
     parser.add_argument("--control-fd", type=int, required=True, help="socket to the zygote")
     parser.add_argument("--zygote-pid", type=int, required=True)
@@ -302,6 +316,11 @@ def main(argv=None):
 
     global LOG_FD
     LOG_FD = os.dup(2)  # pytest captures fd 2 while tests run; the log is kept here
+    with os.fdopen(args.key_fd, "rb") as key_pipe:
+        key = bytes.fromhex(key_pipe.read().decode())
+    from autograder.examples import Fresh
+
+    examples.source = Fresh(key)  # every test draws its examples from this grading's key
     seen = audit_student_imports(args.staged)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     user = tuple(int(v) for v in args.user.split(":")) if args.user else None

@@ -206,7 +206,7 @@ def check_test_summary(out, stdout):
     assert list(summary) == numbers
     for number in numbers:
         tests = [next(t for t in r["tests"] if t["number"] == number) for r in graded]
-        timed_out = [t for t in tests if t["status"] == "failed" and t["output"].startswith("timed out")]
+        timed_out = [t for t in tests if t["status"] == "failed" and "timed out after" in t["output"].splitlines()[0]]
         failed = [t for t in tests if t["status"] == "failed" and t not in timed_out]
         row = summary[number]
         assert (int(row["passed"]), int(row["failed"]), int(row["timed_out"])) == (

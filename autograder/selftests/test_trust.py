@@ -81,13 +81,13 @@ class Scripted:
         try:
             answer = wire.read_frame(ours)
         except EOFError:
-            raise client.WorkerGone("the test process sent an unreadable answer (truncated frame)") from None
+            raise client.WorkerGone("sent an unreadable answer (truncated frame)") from None
         finally:
             ours.close()  # a sender blocked on a frame the reader refused gets an error and stops
             sender.join()
             theirs.close()
         if answer is None:
-            raise client.WorkerGone("the test process ended before the test finished (exit status 0)")
+            raise client.WorkerGone("ended before the test finished (exit status 0)")
         return answer
 
     def _send(self, sock):

@@ -1,4 +1,7 @@
-"""Likelihood: Bernoulli negative log-likelihood and bits per dimension (4 points)."""
+"""Likelihood: Bernoulli negative log-likelihood and bits per dimension (4 points).
+
+Results keep the floating dtype and the device of the inputs (float64 in, float64 out).
+"""
 import math
 
 import torch

@@ -65,7 +65,8 @@ def made_degrees(input_dim, hidden_sizes, order=None):
 
 
 def made_masks(input_dim, hidden_sizes, order=None):
-    """One float mask per linear layer, shaped ``(out_features, in_features)``.
+    """One float mask (a floating tensor of 0s and 1s, not bool) per linear layer, shaped
+    ``(out_features, in_features)``.
 
     Hidden layer ``l``: ``M[k, j] = 1 iff m_l[k] >= m_{l-1}[j]``. Output layer:
     ``M[d, k] = 1 iff m0[d] > m_L[k]``. No hidden layers: ``M[d, j] = 1 iff m0[d] > m0[j]``.
@@ -92,7 +93,8 @@ class MaskedLinear(nn.Linear):
         self.register_buffer("mask", torch.ones(out_features, in_features))
 
     def set_mask(self, mask):
-        """Copy ``mask`` (shape ``(out_features, in_features)``) into the ``mask`` buffer.
+        """Copy ``mask`` (shape ``(out_features, in_features)``, float or bool 0s and 1s) into
+        the ``mask`` buffer, which keeps its dtype and device.
 
         Raises ``ValueError`` if the shape is wrong.
         """
@@ -118,7 +120,9 @@ class MADE(nn.Module):
 
     ``self.net`` is ``MaskedLinear → ReLU → … → MaskedLinear`` with masks from
     :func:`made_masks`; output ``d`` depends only on the inputs generated before ``d`` in
-    ``order``.
+    ``order``. Attributes: ``input_dim``, ``hidden_sizes`` (a list) and ``order`` (a
+    LongTensor, ``range(input_dim)`` by default). Outputs follow the parameters' dtype and
+    device (``model.double()`` gives float64 logits).
     """
 
     def __init__(self, input_dim, hidden_sizes=(512,), order=None):

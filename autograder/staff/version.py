@@ -11,8 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # What grading depends on. grade.py's own list of the files it copies for the session is
 # added at run time, so a file the harness starts to depend on is hashed without an edit here.
-GRADER_ROOTS = ("autograder/__init__.py", "autograder/harness", "autograder/suites", "autograder/fixtures",
-                "autograder/worker", "tests")
+GRADER_ROOTS = ("autograder/__init__.py", "autograder/harness", "autograder/suites", "autograder/examples.py",
+                "autograder/oracles.py", "autograder/secret.key", "autograder/worker", "tests")
 SKIP_PARTS = {"__pycache__", ".hypothesis", ".pytest_cache"}
 
 

@@ -1,4 +1,8 @@
-"""Hidden suites: the same hooks as the public tests (tests/support/plugin.py)."""
+"""Hidden suites: the same hooks as the public tests (tests/support/plugin.py).
+
+They always draw fresh examples (they have no recorded ones): on the grader from the grading
+key, and when staff run them directly (``pytest autograder/suites``) from a fixed development key.
+"""
 import sys
 from pathlib import Path
 
@@ -6,4 +10,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.support import examples  # noqa: E402
 from tests.support.plugin import *  # noqa: E402,F401,F403
+
+if examples.source is None:
+    from autograder.examples import Fresh  # noqa: E402
+
+    examples.source = Fresh(b"development key: pytest autograder/suites without the grader")

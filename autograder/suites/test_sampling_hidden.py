@@ -1,8 +1,10 @@
 """Hidden tests of sampling.py (section 5), on test-side table models.
 
-The table models are built in the worker (:mod:`tests.probes.doubles`); the session builds the
-same models locally for their exact distributions. Every verdict is computed here from the
-samples, random draws and call records the worker sends back.
+The table models are built in the worker (:mod:`tests.probes.doubles`) from tables drawn for
+this upload; the session builds the same models locally for their exact distributions and
+their one possible sample. Every verdict is computed here from the samples and outputs the
+worker sends back: how the sampler calls the model (under no_grad, in eval mode, without
+torch's global generator) shows in the samples of models that watch for it.
 """
 import torch
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
@@ -10,42 +12,16 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from autograder import oracles
 from tests.probes import doubles
 from tests.support import checks, tables
-from tests.support.client import Seeded, TensorInfo
+from tests.support.client import Seeded
 
-MADE_ORDER = [3, 1, 0, 2]
+MADE_SIZE = 4
 IMAGE = (1, 3, 3)
-
-
-def made_tables(seed=31):
-    return tables.random_tables(4, 1, torch.Generator().manual_seed(seed))
-
-
-def pixel_tables(seed=32):
-    return tables.random_tables(9, 1, torch.Generator().manual_seed(seed))
-
-
-def made_model(worker):
-    """The 4-variable table model, in the worker (a handle)."""
-    return worker.double("TableMADE", MADE_ORDER, made_tables())
-
-
-def pixel_model(worker):
-    """The 3x3 table model, in the worker (a handle)."""
-    return worker.double("TablePixelCNN", IMAGE, pixel_tables())
-
-
-def with_data(value, what, shape=None):
-    """``value`` as a tensor holding values (not a meta tensor's shape only)."""
-    value = checks.tensor(value, what, shape=shape)
-    if isinstance(value, TensorInfo):
-        checks.fail(f"{what} returned a tensor without data (on '{value.device}'), expected samples.")
-    return value
 
 
 def check_distribution(samples, model, num_bits, what, hint):
     """Compare the empirical distribution of ``samples`` (N, num_bits) with the exact one of
     ``model``, a table double built in this process."""
-    flat = with_data(samples, what).reshape(samples.shape[0], -1).double().cpu()
+    flat = checks.with_data(samples, what).reshape(samples.shape[0], -1).double().cpu()
     if not bool(((flat == 0) | (flat == 1)).all()):
         checks.fail(f"{what}: samples must be 0. or 1. (Bernoulli draws), got values like "
                     f"{flat[(flat != 0) & (flat != 1)][:3].tolist()}.")
@@ -71,14 +47,17 @@ def check_distribution(samples, model, num_bits, what, hint):
 @number("5.3")
 @visibility("after_published")
 @tags("sampling", "sample_made", "statistics")
-def test_sample_made_distribution(worker):
+def test_sample_made_distribution(worker, ex):
     """sample_made: 20000 samples follow the exact joint distribution of a 4-variable model"""
     sampling = worker.load("sampling")
-    model = made_model(worker)
-    what = f"sample_made(model, 20000, generator) on a 4-variable model with order={MADE_ORDER}"
-    samples = sampling.sample_made(model, 20000, Seeded(3), what=what)
-    checks.tensor(samples, what, shape=(20000, 4))
-    check_distribution(samples, doubles.TableMADE(MADE_ORDER, made_tables()), 4, what,
+    gen = ex.generator("model")
+    order = torch.randperm(MADE_SIZE, generator=gen).tolist()
+    logits = tables.random_tables(MADE_SIZE, 1, gen)
+    model = worker.double("TableMADE", order, logits)
+    what = f"sample_made(model, 20000, generator) on a 4-variable model with order={order}"
+    samples = sampling.sample_made(model, 20000, Seeded(ex.seed("sampler")), what=what)
+    checks.tensor(samples, what, shape=(20000, MADE_SIZE))
+    check_distribution(samples, doubles.TableMADE(order, logits), MADE_SIZE, what,
                        "each x[order[i]] ~ Bernoulli(sigmoid(model(x)[:, order[i]])) computed from the samples "
                        "drawn so far; compare uniform noise with the probability (u < p gives 1).")
 
@@ -87,91 +66,148 @@ def test_sample_made_distribution(worker):
 @number("5.4")
 @visibility("after_published")
 @tags("sampling", "sample_pixelcnn", "statistics")
-def test_sample_pixelcnn_distribution(worker):
+def test_sample_pixelcnn_distribution(worker, ex):
     """sample_pixelcnn: 40000 samples of 3x3 images follow the exact joint distribution"""
     sampling = worker.load("sampling")
-    model = pixel_model(worker)
+    logits = tables.random_tables(9, 1, ex.generator("model"))
+    model = worker.double("TablePixelCNN", IMAGE, logits)
     what = "sample_pixelcnn(model, 40000, (1, 3, 3), generator)"
-    samples = sampling.sample_pixelcnn(model, 40000, IMAGE, Seeded(4), what=what)
+    samples = sampling.sample_pixelcnn(model, 40000, IMAGE, Seeded(ex.seed("sampler")), what=what)
     checks.tensor(samples, what, shape=(40000, *IMAGE))
-    check_distribution(samples, doubles.TablePixelCNN(IMAGE, pixel_tables()), 9, what,
+    check_distribution(samples, doubles.TablePixelCNN(IMAGE, logits), 9, what,
                        "pixel (r, c) ~ Bernoulli(sigmoid(model(x)[:, :, r, c])) from a forward pass on the image "
                        "sampled so far; go row by row, left to right.")
 
 
-def samplers(worker, sampling):
-    """(name, sampler, model handle, extra arguments) for both samplers."""
-    return (("sample_made", sampling.sample_made, made_model(worker), ()),
-            ("sample_pixelcnn", sampling.sample_pixelcnn, pixel_model(worker), (IMAGE,)))
+class Sampler:
+    """One of the two samplers with table models of its kind, built from this test's draws."""
+
+    def __init__(self, worker, sampling, name, gen, coin=0.0):
+        self.worker, self.name, self.fn = worker, name, getattr(sampling, name)
+        if name == "sample_made":
+            self.order = torch.randperm(MADE_SIZE, generator=gen).tolist()
+            self.tables = tables.deterministic_tables(MADE_SIZE, 1, gen, coin=coin)
+            self.args, self.extra, self.shape = (self.order, self.tables), (), (MADE_SIZE,)
+            self.kind, self.local = "TableMADE", doubles.TableMADE(self.order, self.tables)
+        else:
+            self.tables = tables.deterministic_tables(6, 2, gen, coin=coin)
+            self.args, self.extra, self.shape = ((2, 2, 3), self.tables), ((2, 2, 3),), (2, 2, 3)
+            self.kind, self.local = "TablePixelCNN", doubles.TablePixelCNN((2, 2, 3), self.tables)
+
+    def model(self, watch=()):
+        return self.worker.double(self.kind, *self.args, watch=list(watch))
+
+    def expected(self):
+        """The one sample of the (deterministic) model."""
+        if self.kind == "TableMADE":
+            return tables.made_sequence(self.tables, self.order)
+        return tables.pixel_sequence(self.tables, self.shape)
+
+    def run(self, model, n, what, *generator):
+        out = self.fn(model, n, *self.extra, *generator, what=what)
+        return checks.with_data(out, what, shape=(n, *self.shape))
+
+    def describe(self, n, generator="generator"):
+        return f"{self.name}(model, {n}{', ' + str(self.shape) if self.extra else ''}{', ' + generator if generator else ''})"
+
+    def probe_logits(self, model, what):
+        """The model's logits on a fixed input, called by the test (not the sampler)."""
+        x = torch.zeros(2, *self.shape)
+        x[1] = 1.0
+        return checks.with_data(self.worker.call(model, x, what=what), what, shape=x.shape), \
+            self.local(x).detach()
+
+
+def samplers(worker, sampling, gen, coin=0.0):
+    return [Sampler(worker, sampling, name, gen, coin) for name in ("sample_made", "sample_pixelcnn")]
 
 
 @weight(1)
 @number("5.5")
 @visibility("after_published")
 @tags("sampling", "randomness")
-def test_samplers_take_all_randomness_from_generator(worker):
-    """sample_made, sample_pixelcnn: same seed, same samples; the global RNG is untouched"""
+def test_samplers_take_all_randomness_from_generator(worker, ex):
+    """sample_made, sample_pixelcnn: samples follow the model; same seed, same samples; the global RNG is untouched"""
     sampling = worker.load("sampling")
-    # What torch's global generator yields after torch.manual_seed(1234) if nothing else draws from it.
-    untouched = torch.rand(8, generator=torch.Generator().manual_seed(1234))
-    for name, fn, model, extra in samplers(worker, sampling):
-        what = f"{name}(model, 64{', ' + str(IMAGE) if extra else ''}, generator)"
-        worker.rng(seed=1234)
-        a = with_data(fn(model, 64, *extra, Seeded(7), what=what), what)
-        drawn = worker.rng(draw=8)
-        if not torch.equal(checks.tensor(drawn, "torch.rand(8) after the sampler"), untouched):
+    s1, s2 = ex.seed("first"), ex.seed("second")
+    for sampler in samplers(worker, sampling, ex.generator("models"), coin=0.5):
+        what = sampler.describe(64)
+        model = sampler.model()
+        a = sampler.run(model, 64, what, Seeded(s1))
+        wrong = tables.disagreements(sampler.local, a)
+        if wrong:
+            checks.fail(f"{what}: {wrong} of 64 samples contradict the model, which is deterministic (logit ±50) at "
+                        "some positions given the ones before.\nHint: draw each position from the model's output "
+                        "on the samples drawn so far, in generation order.")
+        b = sampler.run(model, 64, what, Seeded(s1))
+        if not torch.equal(a, b):
+            checks.fail(f"{what} gave different samples for two generators with the same seed.")
+        c = sampler.run(model, 64, what, Seeded(s2))
+        if torch.equal(a, c):
+            checks.fail(f"{what} gave identical samples for two different seeds; the generator is not used.")
+        # A model that sees torch's global generator move between its forward calls negates its logits.
+        watching = sampler.model(watch=["rng"])
+        worker.method(watching, "arm", ex.seed("global"), what="seeding torch's global generator")
+        d = sampler.run(watching, 64, what, Seeded(s1))
+        logits, expected = sampler.probe_logits(watching, "the test model after sampling")
+        if tables.disagreements(sampler.local, d) or not torch.equal(logits.double(), expected.double()):
             checks.fail(f"{what} used torch's global random number generator. Take every random number from "
                         "`generator` (torch.rand(..., generator=generator)); torch.bernoulli(p) without a "
                         "generator uses the global one.")
-        b = with_data(fn(model, 64, *extra, Seeded(7), what=what), what)
-        c = with_data(fn(model, 64, *extra, Seeded(8), what=what), what)
-        if a.shape != b.shape or not torch.equal(a, b):
-            checks.fail(f"{what} gave different samples for two generators with the same seed.")
-        if a.shape == c.shape and torch.equal(a, c):
-            checks.fail(f"{what} gave identical samples for seeds 7 and 8; the generator is not used.")
+        what = sampler.describe(16, generator="")
+        wrong = tables.disagreements(sampler.local, sampler.run(model, 16, what))
+        if wrong:
+            checks.fail(f"{what} (no generator: the default None): {wrong} of 16 samples contradict the model.")
 
 
 @weight(0.5)
 @number("5.6")
 @visibility("after_published")
 @tags("sampling", "no_grad", "mode")
-def test_samplers_no_grad_and_restore_mode(worker):
-    """sample_made, sample_pixelcnn: run under no_grad and restore the model's train/eval mode"""
+def test_samplers_no_grad_eval_and_restore_mode(worker, ex):
+    """sample_made, sample_pixelcnn: sample in eval mode under no_grad; restore the model's train/eval mode"""
     sampling = worker.load("sampling")
-    for name, fn, model, extra in samplers(worker, sampling):
+    for sampler in samplers(worker, sampling, ex.generator("models")):
+        expected = sampler.expected().float()
+        # Each model negates its logits while the rule it watches is broken: the samples show it.
+        grad_watch = sampler.model(watch=["grad"])
+        worker.method(grad_watch, "train", False, what="the test model's eval()")
+        what = sampler.describe(3)
+        if not bool((sampler.run(grad_watch, 3, what, Seeded(0)) == expected).all()):
+            checks.fail(f"{what}: the model was called with autograd on (its samples came out wrong for a "
+                        "deterministic model that notices); wrap sampling in torch.no_grad().")
         for training in (True, False):
-            worker.method(model, "train", training, what=f"the test model's train({training})")
-            # The double records every forward call; only the calls of this run are judged.
-            before = len(checks.recorded_calls(worker, model, "the test model"))
-            what = f"{name} on a model in {'train' if training else 'eval'} mode"
-            fn(model, 3, *extra, Seeded(0), what=what)
-            calls = checks.recorded_calls(worker, model, "the test model")[before:]
-            if any(call["grad_enabled"] for call in calls):
-                checks.fail(f"{what}: the model was called with autograd on; wrap sampling in torch.no_grad().")
-            now_training = worker.state(model, "the test model")["training"]
-            if now_training != training:
-                checks.fail(f"{what}: afterwards the model is in {'train' if now_training else 'eval'} mode; "
-                            "remember model.training before switching to eval and restore it "
-                            "(model.train(was_training)).")
+            mode = "train" if training else "eval"
+            train_watch = sampler.model(watch=["train"])
+            worker.method(train_watch, "train", training, what=f"the test model's train({training})")
+            what = f"{sampler.describe(3)} on a model in {mode} mode"
+            if not bool((sampler.run(train_watch, 3, what, Seeded(0)) == expected).all()):
+                checks.fail(f"{what}: the model was called in train mode (its samples came out wrong for a "
+                            "deterministic model that notices); call model.eval() before sampling.")
+            logits, reference = sampler.probe_logits(train_watch, "the test model after sampling")
+            if not torch.equal(logits.double(), reference.double() * (-1 if training else 1)):
+                checks.fail(f"{what}: afterwards the model is not in {mode} mode any more; remember model.training "
+                            "before switching to eval and restore it (model.train(was_training)).")
 
 
 @weight(0.5)
 @number("5.7")
 @visibility("after_published")
 @tags("sampling", "devices")
-def test_samples_on_model_device_and_dtype(worker):
-    """sample_made, sample_pixelcnn: samples created on the model's device and in its dtype"""
+def test_samples_on_model_device_and_dtype(worker, ex):
+    """sample_made, sample_pixelcnn: samples follow the model, on the model's device and in its dtype"""
     sampling = worker.load("sampling")
     targets = [("cpu", torch.float64), ("meta", torch.float32)]
     if torch.cuda.is_available():
         targets.append(("cuda", torch.float32))
-    probe = worker.double("DeviceProbe", 4)
-    for device, dtype in targets:
-        for name, fn, extra, shape in (("sample_made", sampling.sample_made, (), (5, 4)),
-                                       ("sample_pixelcnn", sampling.sample_pixelcnn, ((2, 2, 3),), (5, 2, 2, 3))):
-            what = f"{name} with a model whose parameters are {dtype} on '{device}'"
-            model = worker.convert(probe, f"the test model moved to {dtype} on '{device}'",
-                                   device=torch.device(device), dtype=dtype)
-            out = fn(model, 5, *extra, what=what)
-            checks.tensor(out, what, shape=shape, dtype=dtype, device=device)
-
+    for sampler in samplers(worker, sampling, ex.generator("models")):
+        model = sampler.model()
+        expected = sampler.expected()
+        for device, dtype in targets:
+            what = f"{sampler.describe(5)} with a model whose parameters are {dtype} on '{device}'"
+            moved = worker.convert(model, f"the test model moved to {dtype} on '{device}'", device=torch.device(device),
+                                   dtype=dtype)
+            out = checks.tensor(sampler.fn(moved, 5, *sampler.extra, Seeded(0), what=what), what,
+                                shape=(5, *sampler.shape), dtype=dtype, device=device)
+            if device != "meta" and not bool((checks.with_data(out, what).double() == expected).all()):
+                checks.fail(f"{what}: the samples of this deterministic model must all be {expected.tolist()}.")

@@ -35,8 +35,10 @@ def main(argv=None):
         code = 70
         try:
             ours.close()
-            # The session's report pipe is not the zygote's to hold: the grader reads it to its end.
-            os.close(int(session_args[session_args.index("--report-fd") + 1]))
+            # The session's report pipe is not the zygote's to hold (the grader reads it to its
+            # end), nor the grading key's pipe.
+            for option in ("--report-fd", "--key-fd"):
+                os.close(int(session_args[session_args.index(option) + 1]))
             from . import zygote as zygote_module
 
             code = zygote_module.main([*zygote_args, "--control-fd", str(theirs.detach())])

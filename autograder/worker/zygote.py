@@ -25,7 +25,6 @@ import time
 
 from . import confine, procs
 
-CPU_MARGIN_S = 5  # CPU seconds a worker may use beyond its test's time limit (import, set-up)
 # Standard-library modules a student's code may reasonably import, preloaded so that a worker
 # never has to read the interpreter's files (the sandbox user may not be allowed to).
 STDLIB_FOR_STUDENTS = ("abc", "bisect", "collections", "contextlib", "copy", "dataclasses", "enum", "fractions",
@@ -140,7 +139,7 @@ class Zygote:
     def protections(self):
         """What a worker will be confined by, tried out in a throw-away child."""
         found = {"user": f"uid {self.user[0]}" if self.user else "the grader's own user (not root)",
-                 "limits": f"{self.args.memory_mb} MB address space, the test's time limit + {CPU_MARGIN_S} s CPU, "
+                 "limits": f"{self.args.memory_mb} MB address space, the test's CPU time limit, "
                            f"{self.args.file_size_mb} MB files, {confine.MAX_OPEN_FILES} open files, "
                            f"{self.args.max_processes} processes"}
         read_end, write_end = os.pipe()
@@ -179,10 +178,9 @@ class Zygote:
         os.closerange(4, 65536)  # the channel is the only descriptor a worker keeps
         scratch = command["scratch"]
         args = self.args
-        # CPU: the test's own time limit (the session sends it) and a margin; the session's clock
-        # ends a worker that waits instead of computing.
-        confine.limit(int(command["test_timeout_s"]) + CPU_MARGIN_S, args.memory_mb, args.file_size_mb,
-                      args.max_processes, self.user)
+        # CPU: the test's own limit (the session sends it; the same in-process on a student's
+        # machine); the session's clock ends a worker that waits instead of computing.
+        confine.limit(int(command["cpu_s"]), args.memory_mb, args.file_size_mb, args.max_processes, self.user)
         confine.private_namespaces()
         confine.drop_privileges(self.user)
         confine.landlock(read_paths=self.read_paths(), write_paths=[scratch, "/dev/null"])

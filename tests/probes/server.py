@@ -187,13 +187,13 @@ class Server:
         self._import(module)
         return True
 
-    def op_substitute(self, module, bits_factor):
+    def op_substitute(self, module):
         """Put the stand-in likelihood where ``training.py`` will import ``likelihood`` from."""
         if module != "likelihood":
             raise ProbeError("only likelihood.py has a stand-in")
         self._search_first()
         package = importlib.import_module(PACKAGE)
-        standin = doubles.standin_likelihood(float(bits_factor))
+        standin = doubles.standin_likelihood()
         sys.modules[f"{PACKAGE}.likelihood"] = standin
         setattr(package, "likelihood", standin)
         return True
@@ -210,10 +210,10 @@ class Server:
     def op_getattr(self, target, name):
         return getattr(self._target(target), name)
 
-    def op_grad(self, target, method=None, args=(), kwargs=None, wrt_args=(), wrt_params=()):
-        """Call like :meth:`op_call`, then differentiate the sum of the (tensor) result with
-        respect to the float arguments at ``wrt_args`` and the parameters named ``wrt_params``
-        of ``target``; ``None`` where the result does not depend on one."""
+    def op_grad(self, target, method=None, args=(), kwargs=None, wrt_args=(), wrt_params=(), cotangent=None):
+        """Call like :meth:`op_call`, then differentiate ``sum(result * cotangent)`` (the plain
+        sum without one) with respect to the float arguments at ``wrt_args`` and the parameters
+        named ``wrt_params`` of ``target``; ``None`` where the result does not depend on one."""
         args = list(args)
         for i in wrt_args:
             args[i] = args[i].detach().clone().requires_grad_(True)
@@ -226,7 +226,8 @@ class Server:
         inputs = [args[i] for i in wrt_args] + [params[name] for name in wrt_params]
         if not out.requires_grad:
             return {"out": out, "grads": [None] * len(inputs)}
-        grads = torch.autograd.grad(out.sum(), inputs, allow_unused=True)
+        total = out.sum() if cotangent is None else (out * cotangent.to(out.dtype)).sum()
+        grads = torch.autograd.grad(total, inputs, allow_unused=True)
         return {"out": out.detach(), "grads": list(grads)}
 
     def op_state(self, target, grads=False):
@@ -243,14 +244,25 @@ class Server:
 
     def op_load_params(self, target, params):
         """Copy ``params`` into the module's parameters (never its buffers)."""
-        model = self._target(target)
-        own = dict(model.named_parameters())
-        if set(own) != set(params):
-            raise ProbeError(f"parameter names {sorted(own)} differ from {sorted(params)}")
-        with torch.no_grad():
-            for name, value in params.items():
-                own[name].copy_(value)
+        self._copy_into(dict(self._target(target).named_parameters()), params, "parameter")
         return True
+
+    def op_load_buffers(self, target, buffers):
+        """Copy ``buffers`` (e.g. known-good masks) into some of the module's buffers."""
+        self._copy_into(dict(self._target(target).named_buffers()), buffers, "buffer", every=False)
+        return True
+
+    @staticmethod
+    def _copy_into(own, values, kind, every=True):
+        missing = sorted(set(values) - set(own))
+        if missing or (every and set(own) != set(values)):
+            raise ProbeError(f"{kind} names {sorted(own)} differ from {sorted(values)}")
+        for name, value in values.items():
+            if tuple(own[name].shape) != tuple(value.shape):
+                raise ProbeError(f"{kind} {name} has shape {tuple(own[name].shape)}, not {tuple(value.shape)}")
+        with torch.no_grad():
+            for name, value in values.items():
+                own[name].copy_(value)
 
     def op_convert(self, target, device=None, dtype=None, mode=None):
         """A copy of the module moved to ``device`` / converted to ``dtype``, in ``mode``."""
@@ -262,18 +274,23 @@ class Server:
         return self._keep(model)
 
     def op_jacobian(self, target, inputs):
-        """``max_b |∂ out_b[i] / ∂ in_b[j]|`` as an ``(out numel, in numel)`` matrix: one backward
-        pass per output position (examples of a batch do not interact)."""
+        """``{"out": model(inputs), "jacobian": J}`` with ``J[i, j] = max_b |∂ out_b[i] / ∂ in_b[j]|``
+        an ``(out numel, in numel)`` matrix: one backward pass per output position (examples
+        of a batch do not interact)."""
         model = self._target(target)
         x = inputs.detach().clone().requires_grad_(True)
         out = model(x)
+        if type(out) is not torch.Tensor:
+            return {"out": out, "jacobian": None}
         flat = out.reshape(out.shape[0], -1)
         rows = []
         for i in range(flat.shape[1]):
-            (grad,) = torch.autograd.grad(flat[:, i].sum(), x, retain_graph=True, allow_unused=True)
+            grad = None
+            if flat.requires_grad:
+                (grad,) = torch.autograd.grad(flat[:, i].sum(), x, retain_graph=True, allow_unused=True)
             grad = torch.zeros_like(x) if grad is None else grad
             rows.append(grad.reshape(grad.shape[0], -1).abs().amax(0))
-        return torch.stack(rows).detach()
+        return {"out": out.detach(), "jacobian": torch.stack(rows).detach()}
 
     def op_double(self, kind, args=(), kwargs=None):
         if kind not in doubles.KINDS:
@@ -297,12 +314,6 @@ class Server:
 
         for path in self.tempdirs:
             shutil.rmtree(path, ignore_errors=True)
-
-    def op_rng(self, seed=None, draw=0):
-        """Seed torch's global generator and/or draw ``draw`` uniform numbers from it."""
-        if seed is not None:
-            torch.manual_seed(int(seed))
-        return torch.rand(int(draw)) if draw else True
 
 
 class ImportProblem(Exception):

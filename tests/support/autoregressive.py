@@ -1,25 +1,21 @@
 """Checks of the autoregressive property, with pictures for the student.
 
-The dependency of outputs on inputs is measured twice, over several random inputs and
-re-randomised weights (drawn here, loaded into the student's model by name):
+A case (:mod:`tests.support.examples`) holds a configuration and several draws of float64
+weights and inputs with the reference architecture's outputs and Jacobian for them. For each
+draw the weights are loaded into the student's model by name, and on the same batch:
 
-* by gradients, in the worker: ``J[i, j] = max over inputs of |∂f(x)_i / ∂x_j|``, exact zeros
-  where the masks cut every path;
-* by perturbation, judged here: the worker only runs the model on the inputs and on copies with
-  one entry changed, and this module compares the outputs.
-
-An output may depend only on inputs generated before it: both measurements must be zero
-there. Where the architecture connects an input to an output, perturbing it must change the
-output for some input and weights: that verdict rests on the outputs alone, never on the
-worker's gradients (code that patched the probe library could report any gradient it likes;
-a model that outputs zeros must not pass for one with every connection).
+* the worker measures ``J[i, j] = max over the batch of |∂f(x)_i / ∂x_j|`` by gradients. An
+  output may depend only on inputs generated before it: ``J`` must be exactly zero there (NaN
+  or inf counts as a dependency), non-zero wherever the reference's is (the connections the
+  architecture makes for these weights), and equal to the reference's;
+* the outputs, with and without autograd, must be the reference's for those weights, row by
+  row. The batch mixes random rows with copies redrawn from a random step on, shuffled: no row
+  tells a model that it is being measured, and a stand-in with the right dependency pattern
+  but another function fails here, whatever a worker reports about its gradients.
 """
 import torch
 
-from . import checks, pictures, tables
-
-WEIGHT_DRAWS = 3
-STEP = 1.0
+from . import checks, models, pictures
 
 
 def made_allowed(order):
@@ -36,48 +32,51 @@ def pixel_allowed(channels, height, width):
     return pixel[:, None] > pixel[None, :]
 
 
-def perturbed_dependency(worker, model, x, what, generator):
-    """``max_b |f(x_b + STEP e_j)_i - f(x_b)_i|`` as an ``(out numel, in numel)`` matrix, from the
-    model's outputs alone. The rows go in shuffled, so the batch has no layout to recognise."""
-    batch, shape = x.shape[0], tuple(x.shape[1:])
-    n = x[0].numel()
-    flat = x.reshape(batch, 1, n).repeat(1, n + 1, 1)
-    flat[:, 1:, :] += STEP * torch.eye(n, dtype=x.dtype)
-    inputs = flat.reshape(batch * (n + 1), *shape)
-    shuffle = torch.randperm(len(inputs), generator=generator)
-    out = worker.call(model, inputs[shuffle], what=f"{what} on inputs of shape {tuple(inputs.shape)}")
-    out = checks.tensor(out, f"{what}(x) with x of shape {tuple(inputs.shape)}", shape=inputs.shape)
-    out = torch.empty_like(out).index_copy_(0, shuffle, out)  # back in the order built here
-    out = out.double().reshape(batch, n + 1, n)
-    change = (out[:, 1:, :] - out[:, :1, :]).abs().amax(0).T
-    return change, out.abs().max()
-
-
-def measure(worker, model, inputs_fn, generator, what):
-    """``(present, shown)``: boolean dependency matrices, the union over weight draws of both
-    measurements (for leaks), and of the perturbation one alone (for required connections)."""
-    shapes = {name: tuple(p.shape) for name, p in worker.state(model, what)["params"].items()}
-    present = shown = None
-    for _ in range(WEIGHT_DRAWS):
-        worker.load_params(model, tables.random_params(shapes, generator), what)
-        x = inputs_fn()
+def measure(worker, model, case, what, kind, on_leak, on_missing):
+    """Load each draw's weights, judge the gradients (``on_leak`` fails on a forbidden
+    dependency, ``on_missing(required, present)`` on a missing one) and the outputs."""
+    present = required = None
+    jacobians = []
+    for draw in case["draws"]:
+        worker.load_params(model, draw["params"], what)
+        x = draw["x"]
         n = x[0].numel()
-        jac = worker.jacobian(model, x, what=f"{what}: forward and backward passes on random inputs")
-        jac = checks.tensor(jac, f"the gradients of {what}", shape=(n, n)).double()
-        change, scale = perturbed_dependency(worker, model, x, what, generator)
-        by_outputs = change > 1e-7 * max(1.0, float(scale))
-        found = (jac > 0) | by_outputs
+        shape = f"x of shape {tuple(x.shape)}"
+        answer = worker.jacobian(model, x, what=f"{what}: forward and backward passes on random inputs ({shape})")
+        if not isinstance(answer, dict):
+            checks.fail(f"{what}: the gradient measurement returned {checks.kind_of(answer)}.")
+        out = checks.tensor(answer.get("out"), f"{what}(x) with {shape}", shape=x.shape)
+        jac = answer.get("jacobian")
+        if jac is None:
+            checks.fail(f"{what}(x) returned {checks.kind_of(out)}, expected logits of the shape of x.")
+        jac = checks.with_data(jac, f"the gradients of {what}", shape=(n, n)).double()
+        found = (jac != 0) | ~torch.isfinite(jac)
+        on_leak(found)
+        if not bool(torch.isfinite(jac).all()):
+            checks.fail(f"{what}: the gradients of the outputs with respect to the inputs are not finite "
+                        f"(NaN or inf) for some inputs; {models.ARCHITECTURE[kind]} has finite gradients everywhere.")
+        models.check_outputs(out, draw["out"], f"{what}(x) with {shape} and the test's weights (loaded by name)",
+                             kind, torch.float64)
+        plain = worker.call(model, x, what=f"{what}(x) without autograd")
+        models.check_outputs(plain, draw["out"], f"{what}(x) with {shape}, called again", kind, torch.float64)
         present = found if present is None else present | found
-        shown = by_outputs if shown is None else shown | by_outputs
-    return present, shown
+        needed = draw["jacobian"] != 0
+        required = needed if required is None else required | needed
+        jacobians.append((jac, draw["jacobian"]))
+    on_missing(required, present)
+    for jac, expected in jacobians:
+        checks.close(jac, expected, f"{what}: the gradients of the outputs with respect to the inputs", rtol=1e-6,
+                     atol=1e-9, dtype=torch.float64,
+                     hint=f"these are not the gradients of {models.ARCHITECTURE[kind]} for the test's weights.")
 
 
-def made_verdict(present, shown, order, required, what):
-    """Fail with a picture if ``present`` (D×D) breaks the MADE property for ``order``, or if
-    ``shown`` (the dependencies seen in outputs) misses one of ``required``."""
+def made_leaks(order, what):
     allowed = made_allowed(order)
-    leaks = present & ~allowed
-    if bool(leaks.any()):
+
+    def on_leak(found):
+        leaks = found & ~allowed
+        if not bool(leaks.any()):
+            return
         d, j = (int(v) for v in leaks.nonzero()[0])
         pos = {int(o): i for i, o in enumerate(order)}
         why = ("its own input; the output layer's mask must use a strict > (m0[d] > m_L[k])" if d == j else
@@ -86,49 +85,49 @@ def made_verdict(present, shown, order, required, what):
                "(>= in hidden layers, > at the output)")
         checks.fail(f"{what}: output {d} depends on {why}.\n"
                     f"Dependencies of outputs (rows) on inputs (columns), measured with gradients:\n"
-                    f"{pictures.side_by_side(allowed, present, 'allowed', 'measured (marked)', 'out', 'in')}")
-    missing = required & ~shown
-    if bool(missing.any()):
-        d, j = (int(v) for v in missing.nonzero()[0])
-        checks.fail(f"{what}: output {d} never depends on input {j}, although the masks of MADE connect "
-                    f"them (output d must see every input generated before it when the hidden layers are wide "
-                    f"enough).\n{pictures.side_by_side(required, shown, 'required', 'measured (marked)', 'out', 'in')}\n"
-                    "Hint: check that the mask keeps every connection the degree rule allows (>= in hidden "
-                    "layers) and that forward applies the mask to the weight, not the output.")
+                    f"{pictures.side_by_side(allowed, found, 'allowed', 'measured (marked)', 'out', 'in')}")
+    return on_leak
 
 
-def check_made(worker, input_dim, hidden_sizes, order, generator, required=None, batch=48):
-    """MADE(input_dim, hidden_sizes, order) is autoregressive in ``order`` and has every
-    connection in ``required`` (default: every allowed one, which is what MADE's masks give
-    when each hidden layer has at least input_dim - 1 units)."""
-    if required is None:
-        assert min(hidden_sizes, default=input_dim) >= input_dim - 1, "pass the required connections"
-        required = made_allowed(order)
-    what = f"MADE({input_dim}, {list(hidden_sizes)}, order={list(order)})"
-    built = worker.call("made.MADE", input_dim, list(hidden_sizes), list(order), what=what)
-    model = worker.convert(built, what=f"{what}.double()", dtype=torch.float64)
-    probe = torch.zeros(2, input_dim, dtype=torch.float64)
-    checks.tensor(worker.call(model, probe, what=f"{what}(x) with x of shape (2, {input_dim})"),
-                  f"{what}(x) with x of shape (2, {input_dim})", shape=probe.shape)
-    present, shown = measure(worker, model, lambda: torch.randn(batch, input_dim, generator=generator,
-                                                                 dtype=torch.float64), generator, what)
-    made_verdict(present, shown, list(order), required, what)
+def check_made(worker, case):
+    """Integration test: the student's MADE for ``case["config"]`` (built by the provided
+    ``__init__`` with the student's masks) is autoregressive in its order, has every connection
+    its masks make, and computes MADE for the loaded weights."""
+    config = case["config"]
+    built, what = models.build_made(worker, config)
+    with checks.preface(models.made_mask_note(worker, config, case["masks"])):
+        model = worker.convert(built, what=f"{what}.double()", dtype=torch.float64)
+
+        def on_missing(required, present):
+            missing = required & ~present
+            if bool(missing.any()):
+                d, j = (int(v) for v in missing.nonzero()[0])
+                checks.fail(f"{what}: output {d} never depends on input {j}, although MADE connects them for the "
+                            "test's weights.\n"
+                            f"{pictures.side_by_side(required, present, 'required', 'measured (marked)', 'out', 'in')}"
+                            "\nHint: check that the mask keeps every connection the degree rule allows (>= in hidden "
+                            "layers) and that forward applies the mask to the weight, not the output.")
+
+        measure(worker, model, case, what, "made", made_leaks(config["order"], what), on_missing)
 
 
-def pixel_verdict(present, shown, image_shape, what, required_neighbours=True):
-    """Fail with a picture if ``present`` breaks raster-order causality, or if ``shown`` (the
-    dependencies seen in outputs) misses a left or upper neighbour."""
-    channels, height, width = image_shape
-    allowed = pixel_allowed(channels, height, width)
+def check_pixelcnn(worker, case):
+    """Integration test: the student's PixelCNN is causal in raster order (first pixel, corners,
+    every channel pair), sees its left and upper neighbours, and computes PixelCNN."""
+    channels, height, width = case["image_shape"]
     n_pix = height * width
+    built, what = models.build_pixelcnn(worker, case["config"])
+    what += f" on {height}×{width} images"
+    allowed = pixel_allowed(channels, height, width)
 
     def field(out_pixel, matrix):
         """H×W picture of which input pixels output pixel ``out_pixel`` sees (any channel)."""
-        rows = matrix.reshape(channels, n_pix, channels, n_pix)[:, out_pixel].any(0).any(0)
-        return rows.reshape(height, width)
+        return matrix.reshape(channels, n_pix, channels, n_pix)[:, out_pixel].any(0).any(0).reshape(height, width)
 
-    leaks = present & ~allowed
-    if bool(leaks.any()):
+    def on_leak(found):
+        leaks = found & ~allowed
+        if not bool(leaks.any()):
+            return
         o, i = (int(v) for v in leaks.nonzero()[0])
         (oc, op), (ic, ip) = divmod(o, n_pix), divmod(i, n_pix)
         r, c, ri, ci = op // width, op % width, ip // width, ip % width
@@ -137,33 +136,32 @@ def pixel_verdict(present, shown, image_shape, what, required_neighbours=True):
                "and that every layer applies its mask")
         checks.fail(f"{what}: output channel {oc} at pixel ({r}, {c}) depends on channel {ic} of {why}.\n"
                     f"Receptive field of output pixel ({r}, {c}) (rows × columns of the input image):\n"
-                    f"{pictures.side_by_side(field(op, allowed), field(op, present), 'allowed', 'measured (marked)')}")
-    if required_neighbours:
-        for p in range(n_pix):
-            r, c = divmod(p, width)
-            for (nr, nc), name in (((r, c - 1), "left"), ((r - 1, c), "upper")):
-                if nr < 0 or nc < 0:
-                    continue
-                q = nr * width + nc
-                if not bool(shown.reshape(channels, n_pix, channels, n_pix)[:, p, :, q].any()):
+                    f"{pictures.side_by_side(field(op, allowed), field(op, found), 'allowed', 'measured (marked)')}")
+
+    with checks.preface(models.pixelcnn_mask_note(worker, case["masks"])):
+        model = worker.convert(built, what=f"{what}.double()", dtype=torch.float64)
+
+        def on_missing(required, present):
+            """Every left and upper neighbour the reference sees must be seen."""
+            grid = present.reshape(channels, n_pix, channels, n_pix)
+            needed = required.reshape(channels, n_pix, channels, n_pix)
+            for p in range(n_pix):
+                r, c = divmod(p, width)
+                for (nr, nc), name in (((r, c - 1), "left"), ((r - 1, c), "upper")):
+                    q = nr * width + nc
+                    if nr < 0 or nc < 0 or bool(grid[:, p, :, q].any()) or not bool(needed[:, p, :, q].any()):
+                        continue
                     need = torch.zeros(height, width, dtype=torch.bool)
                     need[nr, nc] = True
                     checks.fail(
                         f"{what}: output pixel ({r}, {c}) never depends on its {name} neighbour ({nr}, {nc}).\n"
-                        f"{pictures.side_by_side(need | field(p, shown), field(p, shown), 'required', 'measured (marked)')}\n"
+                        f"{pictures.side_by_side(need | field(p, present), field(p, present), 'required', 'measured (marked)')}\n"
                         "Hint: the causal mask must keep the row above the centre and the centre row left of "
                         "the centre, and the padding must be kernel_size // 2.")
+            missing = required & ~present
+            if bool(missing.any()):
+                o, i = (int(v) for v in missing.nonzero()[0])
+                checks.fail(f"{what}: output {divmod(o, n_pix)} (channel, pixel) never depends on input "
+                            f"{divmod(i, n_pix)}, although PixelCNN connects them for the test's weights.")
 
-
-def check_pixelcnn(worker, image_shape, hidden, layers, kernel, generator, batch=6):
-    channels, height, width = image_shape
-    what = f"PixelCNN(in_channels={channels}, hidden_channels={hidden}, num_layers={layers}, kernel_size={kernel})"
-    built = worker.call("pixelcnn.PixelCNN", channels, hidden, layers, kernel, what=what)
-    model = worker.convert(built, what=f"{what}.double()", dtype=torch.float64)
-    probe = torch.zeros(2, *image_shape, dtype=torch.float64)
-    checks.tensor(worker.call(model, probe, what=f"{what}(x) with x of shape {tuple(probe.shape)}"),
-                  f"{what}(x) with x of shape {tuple(probe.shape)}", shape=probe.shape)
-    present, shown = measure(worker, model, lambda: torch.randn(batch, *image_shape, generator=generator,
-                                                                 dtype=torch.float64), generator,
-                             what + f" on {height}×{width} images")
-    pixel_verdict(present, shown, image_shape, what + f" on {height}×{width} images")
+        measure(worker, model, case, what, "pixelcnn", on_leak, on_missing)

@@ -4,7 +4,12 @@ Every check fails the test with ``pytest.fail(..., pytrace=False)``: the student
 called, what was expected, what came back and a hint, never a harness traceback. The values
 judged here are plain data that a worker sent back (:mod:`tests.probes.wire`): no student
 object ever reaches this module.
+
+Tensors are checked as the contract states them, in this order, each with its own message:
+a plain ``torch.Tensor``, then its shape, dtype and device, then its values (floats within a
+tolerance, NaN and ±inf exactly; integers and masks exactly, in their own dtype).
 """
+import contextlib
 import math
 
 import pytest
@@ -15,13 +20,30 @@ from tests.probes import wire
 from . import client
 
 MAX_MESSAGE = 4000
+_prefaces = []
 
 
 def fail(message):
-    """Fail the current test with ``message`` (capped), without a traceback."""
+    """Fail the current test with ``message`` (capped, after any :func:`preface`), without a
+    traceback."""
+    message = "\n".join([*_prefaces, message])
     if len(message) > MAX_MESSAGE:
         message = message[:MAX_MESSAGE] + "\n… (message shortened)"
     pytest.fail(message, pytrace=False)
+
+
+@contextlib.contextmanager
+def preface(note):
+    """Put ``note`` (if any) before every failure message inside the block: e.g. "this test
+    uses your causal_mask, which test 4.1 finds wrong: fix that first"."""
+    if not note:
+        yield
+        return
+    _prefaces.append(note)
+    try:
+        yield
+    finally:
+        _prefaces.remove(note)
 
 
 def kind_of(value):
@@ -34,6 +56,10 @@ def kind_of(value):
     if isinstance(value, wire.TensorInfo):
         return "a torch.Tensor"
     return type(value).__name__
+
+
+def dtype_name(dtype):
+    return str(dtype).replace("torch.", "")
 
 
 def tensor(value, what, shape=None, dtype=None, device=None):
@@ -51,9 +77,20 @@ def tensor(value, what, shape=None, dtype=None, device=None):
     if shape is not None and tuple(value.shape) != tuple(shape):
         fail(f"{what} returned a tensor of shape {tuple(value.shape)}, expected shape {tuple(shape)}.")
     if dtype is not None and value.dtype != dtype:
-        fail(f"{what} returned dtype {value.dtype}, expected {dtype}.")
+        fail(f"{what} returned dtype {dtype_name(value.dtype)}, expected {dtype_name(dtype)}: results keep the "
+             "floating dtype of their inputs (float64 in, float64 out); create new tensors with the input's dtype."
+             if dtype.is_floating_point else
+             f"{what} returned dtype {dtype_name(value.dtype)}, expected {dtype_name(dtype)}.")
     if device is not None and torch.device(meta["device"]).type != torch.device(device).type:
         fail(f"{what} returned a tensor on device '{meta['device']}', expected '{torch.device(device)}'.")
+    return value
+
+
+def with_data(value, what, shape=None, dtype=None):
+    """:func:`tensor`, and the tensor must hold values (not a meta tensor's shape only)."""
+    value = tensor(value, what, shape=shape, dtype=dtype)
+    if isinstance(value, wire.TensorInfo):
+        fail(f"{what} returned a tensor without data (on '{value.device}'), expected values.")
     return value
 
 
@@ -65,6 +102,22 @@ def number(value, what):
     return float(value)
 
 
+def brief(value, limit=8):
+    """A short text of a value for a message: a tensor's first ``limit`` values and its shape."""
+    if not isinstance(value, torch.Tensor):
+        return repr(value)
+    flat = value.detach().reshape(-1).tolist()
+    shown = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in flat[:limit])
+    more = ", …" if len(flat) > limit else ""
+    return f"[{shown}{more}] (shape {tuple(value.shape)})" if value.dim() != 1 or more else f"[{shown}]"
+
+
+def _inputs_line(inputs):
+    if not inputs:
+        return ""
+    return "\nInputs: " + "; ".join(f"{name} = {brief(value)}" for name, value in inputs.items())
+
+
 def _fmt_index(flat_index, shape):
     if not shape:
         return "()"
@@ -72,13 +125,16 @@ def _fmt_index(flat_index, shape):
     return "(" + ", ".join(map(str, index)) + ")"
 
 
-def close(actual, expected, what, hint="", rtol=1e-5, atol=1e-6, shape=True):
-    """``actual`` ≈ ``expected`` elementwise (NaN and ±inf must match exactly)."""
-    actual = tensor(actual, what, shape=expected.shape if shape else None)
-    if isinstance(actual, wire.TensorInfo):
-        fail(f"{what} returned a tensor without data (on '{actual.device}'), expected values.")
+def close(actual, expected, what, hint="", rtol=1e-5, atol=1e-6, dtype=None, device="cpu", inputs=None):
+    """``actual`` ≈ ``expected`` elementwise (NaN and ±inf must match exactly), after checking
+    that ``actual`` is a plain tensor of ``expected``'s shape, of dtype ``dtype`` (default:
+    ``expected``'s) and on ``device``. ``inputs`` (name -> value) are shown, abbreviated, when
+    the values are wrong."""
+    expected = torch.as_tensor(expected)
+    actual = with_data(actual, what, shape=expected.shape, dtype=expected.dtype if dtype is None else dtype)
+    tensor(actual, what, device=device)
     a = actual.to(dtype=torch.float64)
-    e = torch.as_tensor(expected).to(dtype=torch.float64).expand_as(a)
+    e = expected.to(dtype=torch.float64)
     same_nonfinite = (torch.isnan(a) & torch.isnan(e)) | ((a == e) & ~torch.isfinite(e))
     err = torch.where(same_nonfinite, torch.zeros_like(a), (a - e).abs())
     err = torch.where(torch.isnan(err), torch.full_like(err, math.inf), err)
@@ -89,7 +145,9 @@ def close(actual, expected, what, hint="", rtol=1e-5, atol=1e-6, shape=True):
     idx = _fmt_index(worst, tuple(a.shape))
     n_bad, n = int(bad.sum()), bad.numel()
     message = (f"{what}: {n_bad} of {n} values are wrong. At index {idx} expected "
-               f"{float(e.reshape(-1)[worst]):.6g}, got {float(a.reshape(-1)[worst]):.6g}.")
+               f"{float(e.reshape(-1)[worst]):.6g}, got {float(a.reshape(-1)[worst]):.6g}."
+               + (f"\nExpected {brief(expected)}, got {brief(actual)}." if n > 1 else "")
+               + _inputs_line(inputs))
     if hint:
         message += f"\nHint: {hint}"
     fail(message)
@@ -97,7 +155,7 @@ def close(actual, expected, what, hint="", rtol=1e-5, atol=1e-6, shape=True):
 
 def finite(actual, what, hint=""):
     """Every entry of ``actual`` is finite."""
-    a = tensor(actual, what)
+    a = with_data(actual, what)
     bad = ~torch.isfinite(a)
     if bool(bad.any()):
         first = int(bad.reshape(-1).to(torch.uint8).argmax())
@@ -105,9 +163,16 @@ def finite(actual, what, hint=""):
              f"{_fmt_index(first, tuple(a.shape))}." + (f"\nHint: {hint}" if hint else ""))
 
 
+def integers(actual, expected, what, hint=""):
+    """Exact equality of integer tensors, in ``expected``'s dtype (no rounding of floats)."""
+    actual = with_data(actual, what, shape=expected.shape, dtype=expected.dtype)
+    if not torch.equal(actual, expected):
+        fail(f"{what} is {actual.tolist()}, expected {expected.tolist()}." + (f"\nHint: {hint}" if hint else ""))
+
+
 def raises_value_error(worker, target, *args, what, rule, method=None, **kwargs):
     """Calling ``target`` in the worker raises ``ValueError`` (``rule`` says why it should)."""
-    _, error = worker.attempt(target, *args, method=method, **kwargs)
+    _, error = worker.attempt(target, *args, method=method, what=what, **kwargs)
     if error is None:
         message = f"{what} returned without an error; expected ValueError because {rule}."
     elif error.get("kind") == "probe":
@@ -124,24 +189,17 @@ def raises_value_error(worker, target, *args, what, rule, method=None, **kwargs)
 
 
 def same_mask(actual, expected, what, hint, row_label="out", col_label="in"):
-    """Exact equality of binary masks, with a picture of both when they differ."""
+    """Exact equality of binary masks: a floating tensor of 0s and 1s (any float dtype, compared
+    in its own), with a picture of both when they differ."""
     from .pictures import side_by_side
 
-    actual = tensor(actual, what, shape=expected.shape)
-    if isinstance(actual, wire.TensorInfo) or not bool(((actual == 0) | (actual == 1)).all()):
+    actual = with_data(actual, what, shape=expected.shape)
+    if not actual.dtype.is_floating_point:
+        fail(f"{what} has dtype {dtype_name(actual.dtype)}; a mask is a float tensor of 0s and 1s (use .float()), "
+             "so that it can multiply a weight and be copied into a float buffer.")
+    if not bool(((actual == 0) | (actual == 1)).all()):
         fail(f"{what} must contain only 0s and 1s.")
-    if torch.equal(actual.to(torch.float64), expected.to(torch.float64)):
+    if torch.equal(actual, expected.to(actual.dtype)):
         return
     fail(f"{what} is wrong ({row_label} = rows, {col_label} = columns).\n"
          f"{side_by_side(expected, actual, row_label=row_label, col_label=col_label)}\nHint: {hint}")
-
-
-def recorded_calls(worker, model, what):
-    """The forward calls the test double recorded in the worker (dicts of device, dtype, training,
-    grad_enabled)."""
-    calls = worker.getattr(model, "calls", what)
-    if not isinstance(calls, list) or not all(isinstance(c, dict) and {"training", "grad_enabled"} <= set(c)
-                                              for c in calls):
-        fail(f"{what}: the record of its forward calls was replaced or changed; leave the model's "
-                    "attributes alone.")
-    return calls

@@ -7,6 +7,7 @@ sees the student's objects, only the data the worker sends. Any failure of stude
 the worker or of its answers becomes a test failure with a message for the student.
 """
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,12 @@ from tests.probes.wire import Params, Placed, Ref, Seeded, TensorInfo, Unsent  #
 FILES = server.FILES
 ROOT = Path(__file__).resolve().parents[2]
 
+# The per-test limits, the same locally and on the grader: CPU time of the student's side of a
+# test (the worker process; in-process, the time spent inside probe requests), so that a loaded
+# machine never changes a score, and a wall-clock backstop for code that waits instead.
+CPU_LIMIT_S = 10.0
+WALL_LIMIT_S = 3 * CPU_LIMIT_S
+
 # Set by the grading session: a callable(test item) -> transport. None: in-process.
 backend = None
 # module -> where its import hung (the grader's per-test timeouts), so later tests fail fast.
@@ -26,7 +33,13 @@ hung_imports = {}
 
 
 class WorkerGone(Exception):
-    """The worker died, hung or broke the protocol; the message is for the student."""
+    """The worker died, hung or broke the protocol. The message, for the student, completes
+    "the test process ..." ("used more than 10 s of CPU time ..."); ``hung``: it ran out of
+    wall-clock time."""
+
+    def __init__(self, message, hung=False):
+        super().__init__(message)
+        self.hung = hung
 
 
 class StudentRaised(Exception):
@@ -56,21 +69,74 @@ def describe(info):
     return f"{str(info.get('type', 'Exception'))[:100]}{': ' + first if first else ''}{' ' + where if where else ''}"
 
 
-class InProcess:
-    """Answers requests with a :class:`~tests.probes.server.Server` in this process."""
+TIMED_OUT = "timed out after"  # in every time-limit message (staff reports count them)
 
-    def __init__(self, root=None):
+
+def cpu_message(seconds):
+    return (f"{TIMED_OUT} {seconds:.0f} s of CPU time (the limit of every test): your code is too slow or never "
+            "returns (an infinite loop, or a per-example Python loop where a vectorised tensor operation is "
+            "expected).")
+
+
+def wall_message(seconds):
+    return (f"{TIMED_OUT} {seconds:.0f} s of wall-clock time without using its CPU time: does your code wait, "
+            "sleep or block on input?")
+
+
+class _OverCpu(BaseException):
+    """Raised inside student code when the test's CPU budget is spent (in-process runs)."""
+
+
+class InProcess:
+    """Answers requests with a :class:`~tests.probes.server.Server` in this process, under the
+    grader's CPU limit per test (``ITIMER_PROF`` counts this process's CPU time while a request
+    runs)."""
+
+    timeout = WALL_LIMIT_S
+
+    def __init__(self, root=None, cpu_left=CPU_LIMIT_S, tempdirs=()):
         root = root or os.environ.get("PS1_SUBMISSION") or ROOT
-        self.server = server.Server(Path(root).resolve())
+        self.root = Path(root).resolve()
+        self.server = server.Server(self.root)
+        self.server.tempdirs.extend(tempdirs)
+        self.cpu_left, self.over = cpu_left, False
+
+    def _on_prof(self, signum, frame):
+        self.over = True
+        raise _OverCpu()
 
     def request(self, frame, timeout=None):
-        return self.server.handle(frame)
+        if self.cpu_left <= 0:
+            raise WorkerGone(cpu_message(CPU_LIMIT_S))
+        previous = signal.signal(signal.SIGPROF, self._on_prof)
+        started = time.process_time()
+        signal.setitimer(signal.ITIMER_PROF, self.cpu_left, 0.2)  # again and again, if code swallows it
+        try:
+            answer = self.server.handle(frame)
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.signal(signal.SIGPROF, previous)
+            self.cpu_left -= time.process_time() - started
+        if self.over:
+            raise WorkerGone(cpu_message(CPU_LIMIT_S))
+        return answer
+
+    def _forget_modules(self):
+        # The next worker imports the student's modules afresh, like a fresh process would.
+        for key in [k for k in sys.modules if k == server.PACKAGE or k.startswith(server.PACKAGE + ".")]:
+            del sys.modules[key]
+
+    def restart(self):
+        """A fresh server for the rest of the test: no object of this one, modules imported
+        again, the files written so far kept."""
+        self._forget_modules()
+        fresh = InProcess(self.root, self.cpu_left, self.server.tempdirs)
+        self.server.tempdirs = []
+        return fresh
 
     def close(self):
         self.server.close()
-        # The next test imports the student's modules afresh, like a fresh worker would.
-        for key in [k for k in sys.modules if k == server.PACKAGE or k.startswith(server.PACKAGE + ".")]:
-            del sys.modules[key]
+        self._forget_modules()
 
 
 class Worker:
@@ -84,9 +150,11 @@ class Worker:
 
     # -- raw requests -----------------------------------------------------------------------
 
-    def request(self, op, **args):
+    def request(self, op, what=None, **args):
         """The worker's answer to one probe; raises :class:`StudentRaised` for the student's
-        exceptions and fails the test if the worker is gone or answered nonsense."""
+        exceptions and fails the test if the worker is gone or answered nonsense. ``what``
+        (the call in the student's words) names what was running if the worker dies or runs
+        out of time."""
         if self.gone:
             fail(self.gone)
         self.next_id += 1
@@ -96,14 +164,14 @@ class Worker:
             frame = wire.encode({"id": rid, "op": op, "args": args})
             answer = wire.decode(self.transport.request(frame))
         except WorkerGone as exc:
-            self.gone = str(exc)
+            self.gone = (f"{what}: the test process " if what else "The test process ") + str(exc)
             limit = getattr(self.transport, "timeout", 0)
             # Hung only if the import itself had (nearly) the whole time limit: a test that spent
             # its time elsewhere and ran out during an import proves nothing about the module.
-            if self.importing and "timed out" in self.gone and time.monotonic() - started >= 0.8 * limit:
+            if self.importing and exc.hung and time.monotonic() - started >= 0.8 * limit:
                 hung_imports.setdefault(self.importing, (self.label, limit))
         except wire.WireError as exc:
-            self.gone = f"the test process sent an unreadable answer ({exc}); this test scores 0."
+            self.gone = f"The test process sent an unreadable answer ({exc}); this test scores 0."
         if self.gone:
             fail(self.gone)
         if not isinstance(answer, dict) or answer.get("id") != rid or ("ok" in answer) == ("error" in answer):
@@ -131,7 +199,7 @@ class Worker:
         self.importing = module
         error = None
         try:
-            self.request("import", module=module)
+            self.request("import", what=f"importing {filename}", module=module)
         except StudentRaised as exc:
             error = exc.info
         finally:
@@ -144,7 +212,7 @@ class Worker:
         """``request(op, **args)``; an exception of the student's code fails the test with a
         message naming ``what`` was being done."""
         try:
-            return self.request(op, **args)
+            return self.request(op, what=what, **args)
         except StudentRaised as exc:
             error = exc.info
         fail(call_message(what, error))  # outside the except block: no chained traceback
@@ -157,17 +225,19 @@ class Worker:
     def method(self, target, name, *args, what, **kwargs):
         return self.call(target, *args, what=what, method=name, **kwargs)
 
-    def attempt(self, target, *args, method=None, **kwargs):
+    def attempt(self, target, *args, what=None, method=None, **kwargs):
         """``(value, None)`` or ``(None, error info)``: for tests that expect an exception."""
         try:
-            return self.request("call", target=target, method=method, args=list(args), kwargs=kwargs), None
+            return self.request("call", what=what, target=target, method=method, args=list(args),
+                                kwargs=kwargs), None
         except StudentRaised as exc:
             return None, exc.info
 
-    def grad(self, target, *args, what, method=None, wrt_args=(), wrt_params=(), **kwargs):
-        """``{"out": value, "grads": [...]}``: the call's result and the gradients of its sum."""
+    def grad(self, target, *args, what, method=None, wrt_args=(), wrt_params=(), cotangent=None, **kwargs):
+        """``{"out": value, "grads": [...]}``: the call's result and the gradients of
+        ``sum(result * cotangent)`` (of its plain sum without one)."""
         return self.probe("grad", what, target=target, method=method, args=list(args), kwargs=kwargs,
-                          wrt_args=list(wrt_args), wrt_params=list(wrt_params))
+                          wrt_args=list(wrt_args), wrt_params=list(wrt_params), cotangent=cotangent)
 
     def state(self, target, what, grads=False):
         return self.probe("state", f"reading the parameters of {what}", target=target, grads=grads)
@@ -190,30 +260,56 @@ class Worker:
                             f"expected {tuple(value.shape)}.")
         self.probe("load_params", f"loading parameters into {what}", target=target, params=params)
 
+    def load_buffers(self, target, buffers, what):
+        """Copy ``buffers`` (name -> tensor, e.g. known-good masks) into the model's buffers."""
+        from . import checks
+
+        names = self.state(target, what)["buffers"]
+        for name, value in buffers.items():
+            got = names.get(name)
+            if got is None or not hasattr(got, "shape"):
+                checks.fail(f"{what} has no buffer named '{name}' (its buffers: {sorted(names)}). Keep the "
+                            "provided register_buffer('mask', ...) and copy new masks into it.")
+            if tuple(got.shape) != tuple(value.shape):
+                checks.fail(f"{what}: buffer {name} has shape {tuple(got.shape)}, expected {tuple(value.shape)}.")
+        self.probe("load_buffers", f"loading masks into {what}", target=target, buffers=buffers)
+
     def convert(self, target, what, device=None, dtype=None, mode=None):
         """A copy of a model moved to ``device`` / ``dtype`` (a handle)."""
         return self.probe("convert", what, target=target, device=device, dtype=dtype, mode=mode)
 
     def jacobian(self, target, inputs, what):
+        """``{"out": outputs, "jacobian": max over the batch of |∂ out / ∂ in|}``."""
         return self.probe("jacobian", what, target=target, inputs=inputs)
 
     def double(self, kind, *args, **kwargs):
         """A test double built in the worker (see :mod:`tests.probes.doubles`)."""
         return self.request("double", kind=kind, args=list(args), kwargs=kwargs)
 
-    def fit_steps(self, model, optimizer, scheduler, batches):
-        self.request("fit_steps", model=model, optimizer=optimizer, scheduler=scheduler, batches=batches)
+    def fit_steps(self, model, optimizer, scheduler, batches, what):
+        """Train a test model for one pass in the worker (so that its optimizer has state)."""
+        return self.probe("fit_steps", what, model=model, optimizer=optimizer, scheduler=scheduler, batches=batches)
 
-    def substitute_likelihood(self, bits_factor):
+    def substitute_likelihood(self):
         """From now on ``training.py`` imports the stand-in likelihood (squared error)."""
-        self.request("substitute", module="likelihood", bits_factor=bits_factor)
+        self.request("substitute", module="likelihood")
 
     def tempdir(self):
         """A fresh folder in the worker's scratch space, for files the student's code writes."""
         return self.request("tempdir")
 
-    def rng(self, seed=None, draw=0):
-        return self.request("rng", seed=seed, draw=draw)
+    def restart(self):
+        """End this test's process and go on in a fresh one (e.g. to load a checkpoint that
+        another process saved): every handle so far is gone, the student's modules are imported
+        again, the files written so far stay."""
+        if self.gone:
+            fail(self.gone)
+        try:
+            self.transport = self.transport.restart()
+        except WorkerGone as exc:
+            self.gone = f"The test process {exc}"
+            fail(self.gone)
+        self.next_id = 0
 
 
 class Module:
@@ -253,6 +349,8 @@ def import_message(filename, info):
 
 
 def call_message(what, info):
+    if not what:
+        what = "your code"
     if info.get("kind") == "probe":
         return f"{what} could not be run: {first_line(info.get('message'))}."
     if info.get("not_implemented"):
@@ -277,7 +375,10 @@ def open_worker(item):
 
 class _Unavailable:
     def request(self, frame, timeout=None):
-        raise WorkerGone("no test process")
+        raise WorkerGone("could not be started")
+
+    def restart(self):
+        return self
 
     def close(self):
         pass

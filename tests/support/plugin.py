@@ -5,7 +5,9 @@
   example runs the student's code in the worker, and shrinking a failure took longer than the
   test's time limit (the student read "timed out" instead of what failed);
 * seeds torch before each test and turns TF32 off;
-* gives each test its ``worker`` (:mod:`tests.support.client`): the probes of the student's code;
+* gives each test its ``worker`` (:mod:`tests.support.client`): the probes of the student's code,
+  under the per-test CPU limit of the grader, and its ``ex`` (:mod:`tests.support.examples`): its
+  examples, recorded locally and drawn fresh on the grader;
 * turns exceptions escaping a test into one line naming the student's file and line;
 * prints a points table at the end of a local run (``pytest tests/`` or ``make check``).
 """
@@ -15,6 +17,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from tests.support import client
 from tests.support.client import worker  # noqa: F401 — the fixture
+from tests.support.examples import ex  # noqa: F401 — the fixture
 
 settings.register_profile(
     "ps1",

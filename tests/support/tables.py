@@ -1,32 +1,62 @@
 """Tables for the samplers' test doubles, random data and statistics: none of it is graded.
 
 :class:`~tests.probes.doubles.TableMADE` and ``TablePixelCNN`` take one logit table per
-position; these build tables whose samples a test can predict.
+position; these build tables whose samples a test can predict (drawn from the test's
+generator, so fresh for every upload on the grader).
 """
 import math
 
 import torch
 
 
-def chain_tables(num_positions, per_position=1, strength=50.0):
-    """Tables of a deterministic model: the first position is all ones, each later position is
-    the NOT of the previous position's first channel. ``strength`` is the logit magnitude."""
+def deterministic_tables(num_positions, per_position, generator, strength=50.0, coin=0.0):
+    """Tables of a model that is deterministic given the prefix: every logit is ±``strength``
+    with a random sign (so the one sequence it generates depends on the draw). With ``coin``,
+    the first position and that fraction of the other entries are 0 instead (fair coins):
+    samples vary, and every sample must still agree with the model wherever it is deterministic."""
     tables = []
     for p in range(num_positions):
         size = 2 ** (p * per_position)
-        if p == 0:
-            table = torch.full((per_position, 1), strength)
-        else:
-            codes = torch.arange(size)
-            previous_first_channel = (codes >> ((p - 1) * per_position)) & 1
-            table = (1 - 2 * previous_first_channel).double()[None, :].repeat(per_position, 1) * strength
+        sign = torch.where(torch.rand(per_position, size, generator=generator) < 0.5, -1.0, 1.0).double()
+        fair = torch.rand(per_position, size, generator=generator) < (coin if p else float(coin > 0))
+        table = torch.where(fair, torch.zeros_like(sign), sign * strength)
         tables.append(table if per_position > 1 else table[0])
     return tables
 
 
-def chain_expected(num_positions):
-    """The one sequence the chain model generates: 1, 0, 1, 0, …"""
-    return torch.tensor([1.0 - (p % 2) for p in range(num_positions)])
+def walk(tables, per_position=1):
+    """The sequence a deterministic table model generates, position by position in generation
+    order (``per_position`` channels each): a walk through the tables, not a sampler."""
+    bits = []
+    for table in tables:
+        code = sum(int(b) << i for i, b in enumerate(bits))
+        entries = table.reshape(per_position, -1)[:, code]
+        bits.extend(int(v > 0) for v in entries)
+    return torch.tensor(bits, dtype=torch.float64)
+
+
+def made_sequence(tables, order):
+    """The one sample ``(D,)`` of a deterministic :class:`~tests.probes.doubles.TableMADE`."""
+    seq = walk(tables)
+    out = torch.zeros(len(order), dtype=torch.float64)
+    out[torch.as_tensor(order)] = seq
+    return out
+
+
+def pixel_sequence(tables, image_shape):
+    """The one sample ``(C, H, W)`` of a deterministic :class:`~tests.probes.doubles.TablePixelCNN`."""
+    channels, height, width = image_shape
+    return walk(tables, channels).reshape(height, width, channels).permute(2, 0, 1)
+
+
+def disagreements(model, samples, strength=50.0):
+    """How many samples contradict ``model`` (a table double built in this process) at a
+    position where it is deterministic (|logit| = strength)."""
+    with torch.no_grad():
+        logits = model(samples.to(model.scale.dtype)).double()
+    sure = logits.abs() > strength / 2
+    wrong = sure & ((logits > 0) != (samples.double() > 0.5))
+    return int(wrong.reshape(len(samples), -1).any(1).sum())
 
 
 def random_tables(num_positions, per_position, generator, strength=2.5):

@@ -1,0 +1,92 @@
+"""Building the student's MADE and PixelCNN in the worker, and what the model tests share.
+
+Every model test loads weights it drew itself (by parameter name) and requires the outputs of
+the architecture in the docstring for them, on every batch it sends. Tests of one layer's or
+one model's forward load known-good masks into the mask buffers (and say so), so that a bug
+in ``made_masks`` or ``causal_mask`` costs points only in the mask tests and in the tests
+labelled *integration*, which use the student's masks and say which test to fix first.
+"""
+import torch
+
+from . import checks
+
+ARCHITECTURE = {
+    "made": "MADE's architecture (net = MaskedLinear → ReLU → … → MaskedLinear, masks from made_masks; forward "
+            "flattens x to (B, D), runs self.net and reshapes the logits to x's shape)",
+    "pixelcnn": "PixelCNN's architecture (net = MaskedConv2d('A', C, h, k), ReLU, num_layers × [MaskedConv2d('B', "
+                "h, h, k), ReLU], MaskedConv2d('B', h, h, 1), ReLU, MaskedConv2d('B', h, C, 1); each layer convolves "
+                "with weight * mask, padding k // 2)",
+}
+KNOWN_GOOD = "known-good masks loaded into its mask buffers"
+
+
+def made_what(config):
+    order = config.get("order")
+    return (f"MADE({config['input_dim']}, {list(config['hidden_sizes'])}"
+            + (f", order={list(order)})" if order is not None else ")"))
+
+
+def pixelcnn_what(config):
+    return ("PixelCNN(in_channels={in_channels}, hidden_channels={hidden_channels}, num_layers={num_layers}, "
+            "kernel_size={kernel_size})").format(**config)
+
+
+def build_made(worker, config):
+    """``(handle, description)`` of the student's MADE for ``config``."""
+    what = made_what(config)
+    return worker.call("made.MADE", config["input_dim"], list(config["hidden_sizes"]), config.get("order"),
+                       what=what), what
+
+
+def build_pixelcnn(worker, config):
+    what = pixelcnn_what(config)
+    return worker.call("pixelcnn.PixelCNN", what=what, **config), what
+
+
+def _same_values(got, expected):
+    return (isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(expected.shape)
+            and torch.equal(got.double(), expected.double()))
+
+
+def made_mask_note(worker, config, masks):
+    """A preface for an integration test of MADE: empty if the student's ``made_masks`` gives
+    ``masks`` (the reference's) for ``config``, else which test to fix first."""
+    what = f"made_masks({config['input_dim']}, {list(config['hidden_sizes'])}, order={list(config['order'])})"
+    got, error = worker.attempt("made.made_masks", config["input_dim"], list(config["hidden_sizes"]),
+                                list(config["order"]), what=what)
+    if error is None and isinstance(got, (list, tuple)) and len(got) == len(masks) and all(
+            _same_values(g, m) for g, m in zip(got, masks)):
+        return ""
+    return (f"This integration test builds {made_what(config)} with your made_masks, and {what} does not give the "
+            "masks the docstring defines (tests 3.2 and 3.5 show how): fix made_masks first.")
+
+
+def pixelcnn_mask_note(worker, masks):
+    """The same for PixelCNN and ``causal_mask`` (``masks``: ``[{k, type, mask}]``)."""
+    for case in masks:
+        what = f"causal_mask({case['k']}, '{case['type']}')"
+        got, error = worker.attempt("pixelcnn.causal_mask", case["k"], case["type"], what=what)
+        if error is not None or not _same_values(got, case["mask"]):
+            return (f"This integration test uses your causal_mask through PixelCNN's layers, and {what} is not the "
+                    "mask the docstring defines (tests 4.1 and 4.5 show how): fix causal_mask first.")
+    return ""
+
+
+def check_outputs(actual, expected, what, model, dtype, hint="", device="cpu"):
+    """The model's outputs are the reference architecture's for the weights the test loaded."""
+    tol = {torch.float64: (1e-7, 1e-9)}.get(dtype, (1e-4, 1e-4))
+    checks.close(actual, expected, what, rtol=tol[0], atol=tol[1], dtype=dtype, device=device,
+                 hint=hint or f"these are not the outputs of {ARCHITECTURE[model]} for the weights the test loaded.")
+
+
+def check_logits(worker, case, hint):
+    """The student's model (float32, with the case's parameters loaded, never its masks) gives
+    the reference logits on the case's inputs; returns them and the model's description."""
+    build = build_made if case["model"] == "made" else build_pixelcnn
+    model, what = build(worker, case["config"])
+    worker.load_params(model, case["params"], what)
+    x = case["x"]
+    logits = worker.call(model, x, what=f"{what}(x) with x of shape {tuple(x.shape)}")
+    check_outputs(logits, case["logits"], f"{what}(x) with the reference weights", case["model"], torch.float32,
+                  hint=hint)
+    return logits, what
