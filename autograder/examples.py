@@ -116,7 +116,12 @@ def nll_case(gen, ref, model, config, input_shape, scale=1.5):
 
 
 def random_order(gen, n):
-    return torch.randperm(n, generator=gen).tolist()
+    """A random order that is not its own inverse (so not the identity either): reading
+    ``order`` as the degrees, or ignoring it, gives other masks."""
+    while True:
+        order = torch.randperm(n, generator=gen)
+        if not torch.equal(order[order], torch.arange(n)):
+            return order.tolist()
 
 
 # --- one draw function per public example --------------------------------------------------------
@@ -156,14 +161,14 @@ def bits_per_dim(gen, ref):
 
 def made_degrees(gen, ref):
     input_dim = _randint(gen, 3, 6)
-    hidden = [_randint(gen, input_dim - 1, 2 * input_dim + 1) for _ in range(2)]
+    hidden = [_randint(gen, input_dim, 2 * input_dim + 1) for _ in range(2)]  # k mod (D - 1) wraps
     args = [input_dim, hidden, random_order(gen, input_dim)]
     return {"args": args, "out": [d.long() for d in ref.made_degrees(*args)]}
 
 
 def made_masks(gen, ref):
     input_dim = _randint(gen, 3, 6)
-    args = [input_dim, [_randint(gen, input_dim - 1, 2 * input_dim)], random_order(gen, input_dim)]
+    args = [input_dim, [_randint(gen, input_dim, 2 * input_dim)], random_order(gen, input_dim)]
     return {"args": args, "out": [m.float() for m in ref.made_masks(*args)]}
 
 
@@ -172,6 +177,7 @@ def masked_linear(gen, ref):
     params = {"weight": torch.randn(fan_out, fan_in, generator=gen) / math.sqrt(fan_in),
               "bias": torch.randn(fan_out, generator=gen) * 0.5}
     mask = (torch.rand(fan_out, fan_in, generator=gen) < 0.5).float()
+    mask[_randint(gen, 0, fan_out - 1)] = 0.0  # an output that sees no input: it must equal its bias
     x = torch.randn(_randint(gen, 2, 5), fan_in, generator=gen)
     return {"in_features": fan_in, "out_features": fan_out, "params": params, "mask": mask, "x": x,
             "out": ref.masked_linear(params, mask, x).float()}
@@ -192,7 +198,7 @@ def causal_mask(gen, ref):
 
 def masked_conv(gen, ref):
     mask_type = "AB"[_randint(gen, 0, 1)]
-    c_in, c_out, k = _randint(gen, 1, 3), _randint(gen, 1, 4), (3, 5)[_randint(gen, 0, 1)]
+    c_in, c_out, k = _randint(gen, 1, 3), _randint(gen, 1, 4), (5, 7)[_randint(gen, 0, 1)]  # padding 1 is wrong
     params = {"weight": torch.randn(c_out, c_in, k, k, generator=gen) / k,
               "bias": torch.randn(c_out, generator=gen) * 0.5}
     x = torch.randn(_randint(gen, 1, 3), c_in, _randint(gen, k, 7), _randint(gen, k, 7), generator=gen)

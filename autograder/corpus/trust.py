@@ -129,7 +129,7 @@ PATCH_PROBES = patch_server('''
         order = getattr(model, "order", _torch.arange(n))
         pos = _torch.empty(n, dtype=_torch.long)
         pos[order] = _torch.arange(n)
-        return (pos[:, None] > pos[None, :]).double()
+        return {"out": model(inputs).detach(), "jacobian": (pos[:, None] > pos[None, :]).double()}
     server.Server.op_jacobian = op_jacobian
     original_state = server.Server.op_state
     def op_state(self, target, grads=False):
@@ -144,14 +144,15 @@ PATCH_PROBES = patch_server('''
 FAKE_CONNECTIONS = patch_server('''
     def op_jacobian(self, target, inputs):
         model = self._target(target)
+        out = model(inputs).detach()
         if hasattr(model, "order"):
             n = inputs[0].numel()
             pos = _torch.empty(n, dtype=_torch.long)
             pos[_torch.as_tensor(model.order)] = _torch.arange(n)
-            return (pos[:, None] > pos[None, :]).double()
+            return {"out": out, "jacobian": (pos[:, None] > pos[None, :]).double()}
         channels, height, width = inputs.shape[1:]
         pixel = _torch.arange(height * width).repeat(channels)
-        return (pixel[:, None] > pixel[None, :]).double()
+        return {"out": out, "jacobian": (pixel[:, None] > pixel[None, :]).double()}
     server.Server.op_jacobian = op_jacobian
 ''')
 
@@ -160,8 +161,8 @@ FAKE_CONNECTIONS = patch_server('''
 # reports by the layer's mask: only the outputs after a new mask show the lost weights.
 FAKE_MASKED_GRADIENTS = patch_server('''
     original = server.Server.op_grad
-    def op_grad(self, target, method=None, args=(), kwargs=None, wrt_args=(), wrt_params=()):
-        answer = original(self, target, method, args, kwargs, wrt_args, wrt_params)
+    def op_grad(self, target, method=None, args=(), kwargs=None, wrt_args=(), wrt_params=(), cotangent=None):
+        answer = original(self, target, method, args, kwargs, wrt_args, wrt_params, cotangent)
         layer = self._target(target)
         if hasattr(layer, "mask") and answer.get("grads"):
             answer["grads"] = [g * layer.mask if g is not None and g.shape == layer.mask.shape else g

@@ -7,7 +7,7 @@ known-good masks; the integration tests (3.8, 3.9) use the student's own masks.
 """
 import torch
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from autograder import examples, oracles
 from tests.support import autoregressive, checks, devices, models, tables
@@ -53,6 +53,7 @@ def check_degrees_and_masks(made, input_dim, hidden, order):
 @visibility("after_published")
 @tags("made", "made_degrees", "made_masks")
 @given(config=made_configs(max_dim=12), default_order=st.booleans())
+@example(config=(5, [], [3, 0, 4, 1, 2]), default_order=False)  # no hidden layer, whatever examples are drawn
 def test_degrees_and_masks_any_order(worker, config, default_order):
     """made_degrees and made_masks: exact (LongTensor degrees, float masks) for random sizes, depths and orders"""
     made = worker.load("made")
@@ -76,8 +77,8 @@ def test_invalid_arguments_raise_value_error(worker, ex):
             checks.raises_value_error(worker, f"made.{name}", *args, what=f"{name}({shown})", rule=rule)
     gen = ex.generator("valid")
     input_dim = int(torch.randint(3, 7, (1,), generator=gen))
-    hidden = [int(torch.randint(1, 2 * input_dim, (1,), generator=gen))]
-    check_degrees_and_masks(made, input_dim, hidden, torch.randperm(input_dim, generator=gen).tolist())
+    hidden = [int(torch.randint(input_dim, 2 * input_dim, (1,), generator=gen))]
+    check_degrees_and_masks(made, input_dim, hidden, examples.random_order(gen, input_dim))
     fan_in, fan_out = int(torch.randint(2, 6, (1,), generator=gen)), int(torch.randint(2, 6, (1,), generator=gen))
     what = f"MaskedLinear({fan_in}, {fan_out})"
     layer = worker.call("made.MaskedLinear", fan_in, fan_out, what=what)
@@ -87,6 +88,7 @@ def test_invalid_arguments_raise_value_error(worker, ex):
                                    f"({fan_out}, {fan_in})")
     params = tables.random_params({"weight": (fan_out, fan_in), "bias": (fan_out,)}, gen, dtype=torch.float32)
     mask = (torch.rand(fan_out, fan_in, generator=gen) < 0.5).float()
+    mask[torch.arange(fan_out), torch.randint(0, fan_in, (fan_out,), generator=gen)] = 1.0  # no row all zero
     worker.load_params(layer, params, what)
     worker.method(layer, "set_mask", mask, what=f"{what}.set_mask(mask of shape ({fan_out}, {fan_in}))")
     x = torch.randn(3, fan_in, generator=gen)
@@ -221,7 +223,7 @@ def test_made_device_portability(worker, ex):
     """MADE (known-good masks): GPU and CPU agree (with CUDA); float32 and float64 outputs; meta works"""
     worker.load("made")
     gen = ex.generator("weights")
-    order = torch.randperm(8, generator=gen).tolist()
+    order = examples.random_order(gen, 8)
     config = {"input_dim": 8, "hidden_sizes": [16, 16], "order": order}
     model, what = models.build_made(worker, config)
     worker.load_buffers(model, oracles.made_mask_buffers(8, [16, 16], order), f"{what} with {models.KNOWN_GOOD}")

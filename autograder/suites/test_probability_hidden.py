@@ -14,6 +14,12 @@ from tests.support import checks
 
 DTYPES = (torch.float32, torch.float64)
 NAME = {torch.float32: "float32", torch.float64: "float64"}
+DEVICE_HINT = "create every new tensor on the inputs' device (torch.zeros_like(p), not torch.zeros(p.shape))."
+
+
+def on_meta(result, what, shape, dtype):
+    """A call on tensors of the ``meta`` device (shapes only): the result stays there."""
+    checks.tensor(result, f"{what} on the 'meta' device", shape=shape, dtype=dtype, device="meta")
 
 
 def _uniform(gen, low, high):
@@ -39,6 +45,11 @@ def test_kl_zero_probability_conventions(worker, ex):
         checks.close(out, oracles.kl(p, q), what, dtype=dtype, rtol=1e-5, atol=1e-6,
                      hint="a term with p = 0 contributes 0 even where q = 0 (0 * log 0 must not become NaN); a term "
                           "with p > 0 and q = 0 makes the KL +inf, however small p is (rows 3 and 4).")
+    p, q = torch.tensor(rows_p), torch.tensor(rows_q)
+    checks.raises_value_error(worker, "probability.kl_divergence", p, q[:2, :2],
+                              what="kl_divergence(p of shape (4, 3), q of shape (2, 2))", rule="the shapes do not broadcast")
+    checks.raises_value_error(worker, "probability.kl_divergence", p, q, dim=2,
+                              what="kl_divergence(p, q, dim=2) with p, q of shape (4, 3)", rule="dim 2 is out of range")
 
 
 @weight(0.5)
@@ -95,6 +106,8 @@ def test_kl_broadcasts_and_respects_dim(worker, ex, batch, k, dim, seed, double)
     out = prob.kl_divergence(p, q, dim=dim, what=what)
     checks.close(out, oracles.kl(p, q, dim), what, rtol=1e-4, atol=1e-5, dtype=dtype,
                  hint="sum along `dim` (not always the last axis) after broadcasting p and q.")
+    on_meta(prob.kl_divergence(p.to("meta"), q.to("meta"), dim=dim, what=f"{what} on 'meta'"), what,
+            oracles.kl(p, q, dim).shape, dtype)
 
 
 @weight(0.5)
@@ -119,9 +132,12 @@ def test_kl_logits_stable_for_huge_logits(worker, ex):
     checks.close(out, oracles.kl_logits(lp, lq), what, rtol=1e-4, atol=1e-3, dtype=torch.float32,
                  hint="take log_softmax and the sum along `dim`, not always along the last axis.")
     lp64, lq64 = (torch.randn(4, 5, generator=gen, dtype=torch.float64) * 30 for _ in range(2))
-    what = "kl_divergence_logits(lp, lq) in float64"
-    out = prob.kl_divergence_logits(lp64, lq64, what=what)
-    checks.close(out, oracles.kl_logits(lp64, lq64), what, rtol=1e-9, atol=1e-9, dtype=torch.float64)
+    what = "kl_divergence_logits(lp, lq[:1]) in float64 (lq broadcast against lp)"
+    out = prob.kl_divergence_logits(lp64, lq64[:1], what=what)
+    checks.close(out, oracles.kl_logits(lp64, lq64[:1]), what, rtol=1e-9, atol=1e-9, dtype=torch.float64,
+                 hint="log_softmax each argument, then broadcast; results keep the inputs' dtype.")
+    on_meta(prob.kl_divergence_logits(lp64.to("meta"), lq64.to("meta"), what=f"{what} on 'meta'"), what, (4,),
+            torch.float64)
 
 
 def _extreme_cases(gen):
@@ -154,6 +170,8 @@ def test_gaussian_kl_broadcasts_and_extremes(worker, ex, seed, shape_p, double):
                  hint="KL(p || q), not KL(q || p): the variance ratio is exp(logvar_p - logvar_q).")
     same = prob.gaussian_kl(mu_q, lv_q, mu_q, lv_q, what="gaussian_kl(mu, logvar, mu, logvar)")
     checks.close(same, torch.zeros(3, 4), "gaussian_kl(mu, logvar, mu, logvar)", atol=1e-5, dtype=dtype)
+    on_meta(prob.gaussian_kl(*(t.to("meta") for t in (mu_p, lv_p, mu_q, lv_q)), what=f"{what} on 'meta'"), what,
+            (3, 4), dtype)
     for dtype, *values in _extreme_cases(gen):
         args = [torch.tensor(v, dtype=dtype) for v in values]
         what = (f"gaussian_kl(mu_p, logvar_p, mu_q, logvar_q) in {NAME[dtype]} with logvar_p = {values[1]}, "

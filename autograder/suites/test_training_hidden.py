@@ -27,8 +27,9 @@ def load_training(worker):
 
 
 def shifts(gen):
-    """Logit shifts (train mode, autograd on) that change every loss noticeably."""
-    return [round(0.5 + float(torch.rand((), generator=gen)), 3) * sign for sign in (1, -1)]
+    """Logit shifts (train mode, autograd on) that change every loss noticeably, alone or
+    together (both positive, the second larger: no two combinations give the same shift)."""
+    return round(0.5 + float(torch.rand((), generator=gen)), 3), round(2.0 + float(torch.rand((), generator=gen)), 3)
 
 
 @weight(1)

@@ -9,54 +9,59 @@ import math
 import torch
 
 
-def deterministic_tables(num_positions, per_position, generator, strength=50.0, coin=0.0):
-    """Tables of a model that is deterministic given the prefix: every logit is ±``strength``
-    with a random sign (so the one sequence it generates depends on the draw). With ``coin``,
-    the first position and that fraction of the other entries are 0 instead (fair coins):
-    samples vary, and every sample must still agree with the model wherever it is deterministic."""
+def chain_tables(num_positions, per_position, generator, strength=50.0):
+    """Tables of a random chain: the first position's first channel is a fair coin (logit 0),
+    and every other entry copies or flips (chosen at random, logit ±``strength``) the first
+    channel of the position before, so the model generates exactly two sequences, one per
+    value of the coin. A sampler that misses the order, or conditions on anything but the
+    samples drawn so far, produces other sequences (given both coin values among its samples)."""
+    flips = torch.rand(num_positions, per_position, generator=generator) < 0.5
     tables = []
     for p in range(num_positions):
         size = 2 ** (p * per_position)
-        sign = torch.where(torch.rand(per_position, size, generator=generator) < 0.5, -1.0, 1.0).double()
-        fair = torch.rand(per_position, size, generator=generator) < (coin if p else float(coin > 0))
-        table = torch.where(fair, torch.zeros_like(sign), sign * strength)
+        if p == 0:
+            table = torch.where(flips[0], -strength, strength).double()[:, None].clone()
+            table[0] = 0.0
+        else:
+            codes = torch.arange(size)
+            previous = ((codes >> ((p - 1) * per_position)) & 1).bool()
+            bit = previous[None, :] ^ flips[p][:, None]
+            table = torch.where(bit, strength, -strength).double()
         tables.append(table if per_position > 1 else table[0])
     return tables
 
 
-def walk(tables, per_position=1):
-    """The sequence a deterministic table model generates, position by position in generation
-    order (``per_position`` channels each): a walk through the tables, not a sampler."""
+def walk(tables, per_position=1, coin=0):
+    """The sequence a table model generates, position by position in generation order
+    (``per_position`` channels each), where every entry is deterministic (logit ±50) but the
+    fair coins, which come out as ``coin``: a walk through the tables, not a sampler."""
     bits = []
     for table in tables:
         code = sum(int(b) << i for i, b in enumerate(bits))
         entries = table.reshape(per_position, -1)[:, code]
-        bits.extend(int(v > 0) for v in entries)
+        bits.extend(int(coin) if v == 0 else int(v > 0) for v in entries)
     return torch.tensor(bits, dtype=torch.float64)
 
 
-def made_sequence(tables, order):
-    """The one sample ``(D,)`` of a deterministic :class:`~tests.probes.doubles.TableMADE`."""
-    seq = walk(tables)
-    out = torch.zeros(len(order), dtype=torch.float64)
-    out[torch.as_tensor(order)] = seq
+def made_sequences(tables, order):
+    """The samples ``(2, D)`` a chain :class:`~tests.probes.doubles.TableMADE` can generate."""
+    out = torch.zeros(2, len(order), dtype=torch.float64)
+    for coin in (0, 1):
+        out[coin, torch.as_tensor(order)] = walk(tables, coin=coin)
     return out
 
 
-def pixel_sequence(tables, image_shape):
-    """The one sample ``(C, H, W)`` of a deterministic :class:`~tests.probes.doubles.TablePixelCNN`."""
+def pixel_sequences(tables, image_shape):
+    """The samples ``(2, C, H, W)`` a chain :class:`~tests.probes.doubles.TablePixelCNN` can generate."""
     channels, height, width = image_shape
-    return walk(tables, channels).reshape(height, width, channels).permute(2, 0, 1)
+    return torch.stack([walk(tables, channels, coin).reshape(height, width, channels).permute(2, 0, 1)
+                        for coin in (0, 1)])
 
 
-def disagreements(model, samples, strength=50.0):
-    """How many samples contradict ``model`` (a table double built in this process) at a
-    position where it is deterministic (|logit| = strength)."""
-    with torch.no_grad():
-        logits = model(samples.to(model.scale.dtype)).double()
-    sure = logits.abs() > strength / 2
-    wrong = sure & ((logits > 0) != (samples.double() > 0.5))
-    return int(wrong.reshape(len(samples), -1).any(1).sum())
+def outside(samples, allowed):
+    """Indices of the samples that are none of the ``allowed`` ones."""
+    flat, ok = samples.double().reshape(len(samples), 1, -1), allowed.double().reshape(1, len(allowed), -1)
+    return (~(flat == ok).all(2).any(1)).nonzero().flatten().tolist()
 
 
 def random_tables(num_positions, per_position, generator, strength=2.5):
