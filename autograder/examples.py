@@ -73,7 +73,9 @@ def made_case(gen, ref, input_dim, hidden_sizes, order, draws=3, base_rows=8):
         params = tables.random_params(shapes, gen)
         x = perturbed_batch(gen, base_rows, (input_dim,), steps)
         forward = lambda inputs: ref.made_forward(input_dim, hidden_sizes, order, params, inputs)  # noqa: E731
-        cases.append({"params": params, "x": x, "out": forward(x).detach(), "jacobian": jacobian(forward, x)})
+        plain = (torch.rand(64, input_dim, generator=gen) < 0.5).double()
+        cases.append({"params": params, "x": x, "out": forward(x).detach(), "jacobian": jacobian(forward, x),
+                      "x_plain": plain, "out_plain": forward(plain).detach()})
     return {"config": {"input_dim": input_dim, "hidden_sizes": list(hidden_sizes), "order": list(order)},
             "draws": cases, "masks": ref.made_masks(input_dim, hidden_sizes, order)}
 
@@ -89,7 +91,9 @@ def pixelcnn_case(gen, ref, image_shape, hidden, layers, kernel, draws=3, base_r
         params = tables.random_params(shapes, gen)
         x = perturbed_batch(gen, base_rows, tuple(image_shape), raster)
         forward = lambda inputs: ref.pixelcnn_forward(config, params, inputs)  # noqa: E731
-        cases.append({"params": params, "x": x, "out": forward(x).detach(), "jacobian": jacobian(forward, x)})
+        plain = (torch.rand(32, *image_shape, generator=gen) < 0.5).double()
+        cases.append({"params": params, "x": x, "out": forward(x).detach(), "jacobian": jacobian(forward, x),
+                      "x_plain": plain, "out_plain": forward(plain).detach()})
     return {"config": config, "image_shape": list(image_shape), "draws": cases, "masks": pixelcnn_masks(ref, kernel)}
 
 
@@ -113,6 +117,118 @@ def nll_case(gen, ref, model, config, input_shape, scale=1.5):
         logits = ref.pixelcnn_forward(config, params, x)
     return {"model": model, "config": config, "params": params, "x": x, "logits": logits.double(),
             "nll": ref.nll(logits, x).double()}
+
+
+# --- models for the samplers: parities that show every wrong sampler ----------------------------
+
+def _parity_params(gen, entries, earlier, coin=1 / 3):
+    """Random subsets (each earlier entry with probability 1/2, the entry just before always)
+    and signs, a third of them fair coins (the first always), for :class:`ParityMADE` /
+    ``ParityPixelCNN``; ``earlier[k]`` lists the entries entry k may depend on."""
+    subsets = torch.zeros(entries, entries)
+    for k in range(entries):
+        if earlier[k]:
+            subsets[k, earlier[k]] = (torch.rand(len(earlier[k]), generator=gen) < 0.5).float()
+            subsets[k, earlier[k][-1]] = 1.0
+    signs = torch.where(torch.rand(entries, generator=gen) < 0.5, -1.0, 1.0)
+    coins = torch.rand(entries, generator=gen) < coin
+    coins[0] = True
+    return subsets, torch.where(coins, torch.zeros_like(signs), signs)
+
+
+def _decide(subsets, signs, values, k):
+    """Entry k's value given the values of the entries before it; None for a fair coin."""
+    if signs[k] == 0:
+        return None
+    parity = 1.0
+    for j in subsets[k].nonzero().flatten().tolist():
+        parity *= 1 - 2 * values[j]
+    return int(signs[k] * parity > 0)
+
+
+def _impossible(subsets, signs, values):
+    return any(signs[k] != 0 and _decide(subsets, signs, values, k) != values[k] for k in range(len(signs)))
+
+
+def _always_caught(subsets, signs, wrong_samplers):
+    """True if each wrong sampler (``fn(coins) -> values``, coins an iterator of its coin
+    draws) produces an impossible sample for at least half of its coin outcomes: then 64
+    samples miss it with probability below 2^-64."""
+    coins = int((signs == 0).sum())
+    for sampler in wrong_samplers:
+        caught = sum(_impossible(subsets, signs, sampler(iter([(c >> b) & 1 for b in range(len(signs))])))
+                     for c in range(2 ** coins))
+        if caught * 2 < 2 ** coins:
+            return False
+    return True
+
+
+def parity_made(gen, size):
+    """``{"order", "subsets", "signs"}`` of a :class:`~tests.probes.doubles.ParityMADE` that
+    catches a sampler ignoring ``order``, using its inverse, or ignoring the earlier samples."""
+    while True:
+        order = random_order(gen, size)
+        subsets, signs = _parity_params(gen, size, [list(range(i)) for i in range(size)])
+        if int((signs != 0).sum()) < 2:
+            continue
+        step = {d: i for i, d in enumerate(order)}
+
+        def in_sequence(sequence, zeros=False):
+            def run(coins):
+                by_variable = [0] * size
+                for d in sequence:
+                    values = [0] * size if zeros else [by_variable[order[j]] for j in range(size)]
+                    bit = _decide(subsets, signs, values, step[d])
+                    by_variable[d] = next(coins) if bit is None else bit
+                return [by_variable[order[j]] for j in range(size)]  # in generation order
+            return run
+
+        inverse = sorted(range(size), key=lambda d: order[d])
+        wrong = [in_sequence(range(size)), in_sequence(inverse), in_sequence(order, zeros=True)]
+        if _always_caught(subsets, signs, wrong):
+            return {"order": order, "subsets": subsets, "signs": signs}
+
+
+def parity_pixelcnn(gen, image_shape):
+    """The same for a :class:`~tests.probes.doubles.ParityPixelCNN`: catches column-major
+    order, ignoring the earlier pixels, and drawing the first channel only."""
+    channels, height, width = image_shape
+    entries = channels * height * width
+    earlier = [list(range((k // channels) * channels)) for k in range(entries)]
+    while True:
+        subsets, signs = _parity_params(gen, entries, earlier)
+        if int((signs != 0).sum()) < 2:
+            continue
+
+        def in_pixels(pixels, zeros=False, first_only=False):
+            def run(coins):
+                values = [0] * entries
+                for p in pixels:
+                    seen = [0] * entries if zeros else list(values)
+                    for ch in range(1 if first_only else channels):
+                        k = p * channels + ch
+                        bit = _decide(subsets, signs, seen, k)
+                        values[k] = next(coins) if bit is None else bit
+                return values
+            return run
+
+        raster = range(height * width)
+        column_major = [r * width + c for c in range(width) for r in range(height)]
+        wrong = [in_pixels(raster, zeros=True)]
+        if height > 1 and width > 1:
+            wrong.append(in_pixels(column_major))
+        if channels > 1:
+            wrong.append(in_pixels(raster, first_only=True))
+        if _always_caught(subsets, signs, wrong):
+            return {"image_shape": list(image_shape), "subsets": subsets, "signs": signs}
+
+
+def sample_made(gen, ref):
+    return parity_made(gen, _randint(gen, 5, 7))
+
+
+def sample_pixelcnn(gen, ref):
+    return parity_pixelcnn(gen, (2, _randint(gen, 2, 3), _randint(gen, 2, 3)))
 
 
 def random_order(gen, n):
@@ -191,8 +307,10 @@ def made_autoregressive(gen, ref):
 
 
 def causal_mask(gen, ref):
-    """Types A and B for two odd kernel sizes from 3 to 13."""
-    sizes = sorted(3 + 2 * s for s in torch.randperm(6, generator=gen)[:2].tolist())
+    """Types A and B for two odd kernel sizes: 3 and 5 in the recorded examples, two from 7 to
+    17 on the grader (a causal mask holds every smaller one at its centre, so the grader asks
+    only for sizes larger than any the handout records)."""
+    sizes = sorted(7 + 2 * s for s in torch.randperm(6, generator=gen)[:2].tolist()) if ref.fresh else [3, 5]
     return [{"k": k, "type": t, "out": ref.causal_mask(k, t)} for k in sizes for t in "AB"]
 
 
@@ -217,13 +335,20 @@ def pixelcnn_nll(gen, ref):
     return {**nll_case(gen, ref, "pixelcnn", config, [_randint(gen, 3, 6), 1, 6, 6]), "masks": pixelcnn_masks(ref, 5)}
 
 
+def standin(gen):
+    """Constants of the stand-in likelihood for one test: no fixed loss passes for it."""
+    return {"scale": round(0.5 + 1.5 * float(torch.rand((), generator=gen)), 4),
+            "shift": round(float(torch.rand((), generator=gen)) - 0.5, 4),
+            "base": round(1.2 + 0.8 * float(torch.rand((), generator=gen)), 4)}
+
+
 def _training(gen, ref, name, sizes, shape):
     example = {"sizes": sizes, "shape": list(shape), "seed": _randint(gen, 0, 2**30),
-               "model_seed": _randint(gen, 0, 2**30), "lr": 0.1}
+               "model_seed": _randint(gen, 0, 2**30), "lr": 0.1, "standin": standin(gen)}
     batches = tables.binary_batches(sizes, shape, example["seed"])
-    example["variants"] = {variant: getattr(ref, name)(variant, math.prod(shape), example["model_seed"], batches,
-                                                       example["lr"])
-                           for variant in oracles.LOSSES}
+    example["variants"] = {variant: getattr(ref, name)(variant, example["standin"], math.prod(shape),
+                                                       example["model_seed"], batches, example["lr"])
+                           for variant in oracles.VARIANTS}
     return example
 
 
@@ -240,29 +365,32 @@ def evaluate(gen, ref):
 DRAWS = {fn.__name__: fn for fn in (
     kl_divergence, kl_divergence_logits, gaussian_kl, bernoulli_nll, bits_per_dim, made_degrees, made_masks,
     masked_linear, made_autoregressive, causal_mask, masked_conv, pixelcnn_autoregressive, pixelcnn_nll,
-    train_epoch, evaluate)}
+    sample_made, sample_pixelcnn, train_epoch, evaluate)}
 
 
 # --- the two references ----------------------------------------------------------------------------
 
-def oracle_train_epoch(variant, num_dims, model_seed, batches, lr):
+def oracle_train_epoch(variant, standin, num_dims, model_seed, batches, lr):
     from tests.probes import doubles
 
     model = doubles.Linear(num_dims, model_seed)
-    loss = oracles.train_epoch(model, batches, torch.optim.SGD(model.parameters(), lr=lr), oracles.LOSSES[variant])
+    loss = oracles.train_epoch(model, batches, torch.optim.SGD(model.parameters(), lr=lr),
+                               oracles.losses(standin)[variant])
     return {"loss": loss, "params": {n: p.detach().clone() for n, p in model.named_parameters()}}
 
 
-def oracle_evaluate(variant, num_dims, model_seed, batches, lr=None):
+def oracle_evaluate(variant, standin, num_dims, model_seed, batches, lr=None):
     from tests.probes import doubles
 
-    nll = oracles.evaluate(doubles.Linear(num_dims, model_seed), batches, oracles.LOSSES[variant])
-    return {"nll": nll, "bits_per_dim": oracles.bits(variant, nll, num_dims)}
+    nll = oracles.evaluate(doubles.Linear(num_dims, model_seed), batches, oracles.losses(standin)[variant])
+    return {"nll": nll, "bits_per_dim": oracles.bits(variant, nll, num_dims, standin)}
 
 
 
 class OracleReference:
     """The grader-only oracles under the names the draw functions use."""
+
+    fresh = True  # the grader's draws: never an input whose output the handout records
 
     kl, kl_logits, gaussian_kl = staticmethod(oracles.kl), staticmethod(oracles.kl_logits), \
         staticmethod(oracles.gaussian_kl)
@@ -290,6 +418,23 @@ class Fresh:
         return torch.Generator().manual_seed(self.seed(test, *labels))
 
     def example(self, test, name):
+        """A fresh example; never one whose inputs the handout records with their outputs
+        (for the examples with discrete inputs, which a draw could hit)."""
         if name not in DRAWS:
             raise LookupError(f"no example named {name!r}")
-        return DRAWS[name](self.generator(test, "example", name), OracleReference)
+        recorded = _recorded().get(name)
+        for attempt in range(100):
+            drawn = DRAWS[name](self.generator(test, "example", name, attempt), OracleReference)
+            if name not in DISCRETE or recorded is None or drawn[DISCRETE[name]] != recorded[DISCRETE[name]]:
+                return drawn
+        raise RuntimeError(f"could not draw a fresh {name} example")
+
+
+# Examples whose inputs are discrete: the key under which they live.
+DISCRETE = {"made_degrees": "args", "made_masks": "args"}
+
+
+def _recorded():
+    from tests.support import examples as public
+
+    return public.Recorded().all()

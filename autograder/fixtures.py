@@ -32,6 +32,8 @@ class SolutionReference:
     """The reference solution under the names the draw functions use (see
     :class:`autograder.examples.OracleReference`)."""
 
+    fresh = False  # the recorded examples
+
     def __init__(self):
         from .solution import likelihood, made, pixelcnn, probability, training
 
@@ -89,16 +91,16 @@ class SolutionReference:
         model = self.pixelcnn.PixelCNN(**config).to(next(iter(params.values())).dtype)
         return self._run(model, params, x.to(model.net[0].weight.dtype))
 
-    def _with_likelihood(self, variant):
+    def _with_likelihood(self, variant, standin):
         """The solution's training module, with the tests' stand-in likelihood for ``stand-in``."""
         if variant == "stand-in":
-            standin = doubles.standin_likelihood()
-            return standin.bernoulli_nll, standin.bits_per_dim
+            module = doubles.standin_likelihood(**standin)
+            return module.bernoulli_nll, module.bits_per_dim
         return self.likelihood.bernoulli_nll, self.likelihood.bits_per_dim
 
-    def train_epoch(self, variant, num_dims, model_seed, batches, lr):
+    def train_epoch(self, variant, standin, num_dims, model_seed, batches, lr):
         saved = self.training.bernoulli_nll, self.training.bits_per_dim
-        self.training.bernoulli_nll, self.training.bits_per_dim = self._with_likelihood(variant)
+        self.training.bernoulli_nll, self.training.bits_per_dim = self._with_likelihood(variant, standin)
         try:
             model = doubles.Linear(num_dims, model_seed)
             loss = self.training.train_epoch(model, [(x,) for x in batches],
@@ -107,9 +109,9 @@ class SolutionReference:
         finally:
             self.training.bernoulli_nll, self.training.bits_per_dim = saved
 
-    def evaluate(self, variant, num_dims, model_seed, batches, lr=None):
+    def evaluate(self, variant, standin, num_dims, model_seed, batches, lr=None):
         saved = self.training.bernoulli_nll, self.training.bits_per_dim
-        self.training.bernoulli_nll, self.training.bits_per_dim = self._with_likelihood(variant)
+        self.training.bernoulli_nll, self.training.bits_per_dim = self._with_likelihood(variant, standin)
         try:
             return self.training.evaluate(doubles.Linear(num_dims, model_seed), batches)
         finally:

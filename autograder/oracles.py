@@ -156,17 +156,18 @@ def pixelcnn_forward(config, params, x):
     return h
 
 
-# --- sampling: exact distributions of the table models -----------------------------------------
+# --- sampling: exact distributions of the test models -----------------------------------------
 
-def table_log_prob(model, x):
-    """Exact log p(x) of a table double (:mod:`tests.probes.doubles`) built in this process."""
+def double_log_prob(model, x):
+    """Exact log p(x) of a sampling double (:mod:`tests.probes.doubles`) built in this process."""
     with torch.no_grad():
         return -nll(model(x.to(model.scale.dtype)), x)
 
 
 # --- training ----------------------------------------------------------------------------------
 # Two losses a correct training.py may use: the stand-in likelihood the tests substitute for
-# likelihood.py (when training.py imports it) or the Bernoulli NLL itself (computed inline).
+# likelihood.py (when training.py imports it; its constants are the test's) or the Bernoulli
+# NLL itself (computed inline).
 
 def bernoulli_loss(logits, x):
     """The Bernoulli NLL per example in the logits' dtype (as a training.py computing it inline would)."""
@@ -174,13 +175,19 @@ def bernoulli_loss(logits, x):
     return terms.reshape(terms.shape[0], -1).sum(1)
 
 
-LOSSES = {"stand-in": doubles.squared_error, "bernoulli": bernoulli_loss}
+def losses(standin):
+    """``{variant: loss(logits, x)}`` for the stand-in with constants ``standin`` (scale, shift,
+    base) and for the Bernoulli NLL."""
+    return {"stand-in": lambda logits, x: doubles.squared_error(logits, x, standin["scale"], standin["shift"]),
+            "bernoulli": bernoulli_loss}
 
 
-def bits(variant, nll_value, num_dims):
+VARIANTS = ("stand-in", "bernoulli")
+
+
+def bits(variant, nll_value, num_dims, standin):
     """bits/dim as that variant's ``bits_per_dim`` gives it."""
-    base = doubles.STANDIN_BITS_BASE if variant == "stand-in" else math.log(2)
-    return nll_value / (num_dims * base)
+    return nll_value / (num_dims * (standin["base"] if variant == "stand-in" else math.log(2)))
 
 
 def train_epoch(model, batches, optimizer, loss=doubles.squared_error):

@@ -83,7 +83,7 @@ class MaskedLinear(nn.Linear):
 
     def set_mask(self, mask):
         """Copy ``mask`` (shape ``(out_features, in_features)``, float or bool 0s and 1s) into
-        the ``mask`` buffer, which keeps its dtype and device.
+        the ``mask`` buffer, in place (so that the buffer keeps following ``.to()``).
 
         Raises ``ValueError`` if the shape is wrong.
         """

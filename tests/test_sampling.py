@@ -1,20 +1,25 @@
-"""Public tests of sampling.py (section 5). The samplers are judged on test-side table models
-(built in the worker, see tests/probes/doubles.py), not on your MADE or PixelCNN, so a bug
-there does not cost points here. The tables are drawn from the test's generator: fixed on
-your machine, fresh for your upload on the grader."""
+"""Public tests of sampling.py (section 5). The samplers are judged on test-side models (built in
+the worker, see tests/probes/doubles.py), not on your MADE or PixelCNN, so a bug there does not
+cost points here: each position's logit is ±50 by the parity of some earlier positions, or 0 (a
+fair coin). Locally the models are recorded (tests/fixtures/examples.wire); on the grader they
+are drawn fresh for your upload."""
 import torch
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 
+from tests.probes import doubles
 from tests.support import checks, tables
 from tests.support.client import Seeded
 
 
-def check_samples(out, allowed, what, hint):
-    bad = tables.outside(out, allowed)
+def check_samples(out, model, what, hint):
+    """No sample contradicts a confident logit of ``model`` (the test's copy of the double)."""
+    bad = tables.contradictions(model, out)
     if bad:
-        checks.fail(f"{what}: the model's first position is a fair coin and every later one copies or flips the one "
-                    f"before it (logit ±50), so every sample must be\n{allowed[0].tolist()} or\n{allowed[1].tolist()};\n"
-                    f"sample {bad[0]} is\n{out[bad[0]].tolist()}.\nHint: {hint}")
+        index, position, logit = bad[0]
+        checks.fail(f"{what}: {len(bad)} of {len(out)} samples are impossible for the model. Sample {index} is "
+                    f"{out[index].flatten().tolist()} (flattened), but given its earlier positions the model's logit "
+                    f"for entry {position} is {logit:+.1f}, so that entry is {int(logit > 0)} except with "
+                    f"probability below 1e-13.\nHint: {hint}")
 
 
 @weight(1)
@@ -24,17 +29,13 @@ def check_samples(out, allowed, what, hint):
 def test_sample_made_follows_order_and_conditions(worker, ex):
     """sample_made: draws positions in model.order, each conditioned on the ones drawn before"""
     sampling = worker.load("sampling")
-    gen = ex.generator("model")
-    size = int(torch.randint(4, 7, (1,), generator=gen))
-    order = list(range(size))
-    while order == sorted(order):  # an order that index order gets wrong
-        order = torch.randperm(size, generator=gen).tolist()
-    logits = tables.chain_tables(size, 1, gen)
-    model = worker.double("TableMADE", order, logits)
-    what = f"sample_made(model, 64, generator) for a model with order={order}"
+    e = ex.get("sample_made")
+    model = worker.double("ParityMADE", e["order"], e["subsets"], e["signs"])
+    size = len(e["order"])
+    what = f"sample_made(model, 64, generator) for a model of {size} variables with order={e['order']}"
     out = checks.with_data(sampling.sample_made(model, 64, Seeded(ex.seed("sampler")), what=what), what,
                            shape=(64, size))
-    check_samples(out, tables.made_sequences(logits, order), what,
+    check_samples(out, doubles.ParityMADE(e["order"], e["subsets"], e["signs"]), what,
                   "loop i over range(D), run the model on the samples so far, and set only position model.order[i] "
                   "from its probability (sigmoid of its logit).")
 
@@ -46,13 +47,12 @@ def test_sample_made_follows_order_and_conditions(worker, ex):
 def test_sample_pixelcnn_raster_order_conditions(worker, ex):
     """sample_pixelcnn: draws pixels in raster order, each conditioned on the earlier pixels"""
     sampling = worker.load("sampling")
-    gen = ex.generator("model")
-    shape = (2, int(torch.randint(2, 4, (1,), generator=gen)), int(torch.randint(2, 4, (1,), generator=gen)))
-    logits = tables.chain_tables(shape[1] * shape[2], shape[0], gen)
-    model = worker.double("TablePixelCNN", shape, logits)
+    e = ex.get("sample_pixelcnn")
+    shape = tuple(e["image_shape"])
+    model = worker.double("ParityPixelCNN", shape, e["subsets"], e["signs"])
     what = f"sample_pixelcnn(model, 64, {shape}, generator) (pixels in raster order, both channels drawn together)"
     out = checks.with_data(sampling.sample_pixelcnn(model, 64, shape, Seeded(ex.seed("sampler")), what=what), what,
                            shape=(64, *shape))
-    check_samples(out, tables.pixel_sequences(logits, shape), what,
+    check_samples(out, doubles.ParityPixelCNN(shape, e["subsets"], e["signs"]), what,
                   "for each row r, for each column c: run the model on the current samples and set x[:, :, r, c] "
                   "(all channels) from sigmoid(logits[:, :, r, c]).")

@@ -15,7 +15,7 @@ def setup(worker, e):
     """The example's batches, a linear test model in the worker and ``training.py`` importing
     the stand-in likelihood."""
     batches = tables.binary_batches(e["sizes"], e["shape"], e["seed"])
-    worker.substitute_likelihood()
+    worker.substitute_likelihood(e["standin"])
     model = worker.double("Linear", math.prod(e["shape"]), e["model_seed"])
     return batches, model, worker.load("training")
 
@@ -60,7 +60,7 @@ def test_evaluate_returns_nll_and_bits_per_dim(worker, ex):
     variant = loops.matching_variant(got["nll"], e["variants"], "nll", f"{what}['nll']",
                                      "sum the per-example NLLs over the loader and divide by the number of examples.")
     loops.check_bits(got["bits_per_dim"], e["variants"][variant]["nll"], math.prod(e["shape"]),
-                     f"{what}['bits_per_dim']")
+                     f"{what}['bits_per_dim']", e["standin"])
 
 
 @weight(0.5)

@@ -37,3 +37,22 @@ def test_every_test_catches_some_bug(solution_results):
     numbers = {t["number"] for t in solution_results[0]["tests"]}
     caught = {number for tests in DOCUMENTED.values() for number in tests}
     assert numbers <= caught, f"tests {sorted(numbers - caught)} catch none of the corpus's bugs"
+
+
+MASK_TESTS = {"made.py": {"3.1", "3.2", "3.5", "3.6"}, "pixelcnn.py": {"4.1", "4.5"}}
+INTEGRATION = {"made.py": {"3.4", "3.8", "3.9"}, "pixelcnn.py": {"4.3", "4.4", "4.7", "4.8", "4.9"}}
+FIX_FIRST = {"made.py": "fix made_masks first", "pixelcnn.py": "fix causal_mask first"}
+
+
+@pytest.mark.parametrize("name", ["centre_in_type_A", "output_mask_not_strict"])
+def test_a_mask_bug_costs_the_mask_tests_and_the_labelled_integration_tests_only(name, tmp_path):
+    """One bug, one place: a one-character mask bug fails the mask tests and the integration
+    tests (which say which test to fix first), and no message blames the forward pass."""
+    bug = next(b for b in buggy.BUGS if b.name == name)
+    results, _ = run_grader(buggy.write(bug, tmp_path / "upload"), tmp_path / "results.json")
+    failed = {t["number"]: t["output"] for t in results["tests"] if t["status"] != "passed"}
+    assert set(failed) <= MASK_TESTS[bug.file] | INTEGRATION[bug.file], sorted(failed)
+    for number in set(failed) & INTEGRATION[bug.file]:
+        first = failed[number].splitlines()[0]
+        assert "integration test" in first and FIX_FIRST[bug.file] in first, failed[number][:400]
+        assert "forward" not in failed[number].split("Hint:")[-1], failed[number][:1500]

@@ -171,8 +171,8 @@ def test_made_nll_matches_reference(worker, ex):
     worker.load("made")
     gen = ex.generator("case")
     config = {"input_dim": 20, "hidden_sizes": [32, 24], "order": examples.random_order(gen, 20)}
-    case = examples.nll_case(gen, examples.OracleReference, "made", config, [int(torch.randint(3, 9, (1,),
-                                                                                              generator=gen)), 4, 5])
+    case = examples.nll_case(gen, examples.OracleReference, "made", config,
+                             [int(torch.randint(24, 65, (1,), generator=gen)), 4, 5])
     with checks.preface(models.made_mask_note(worker, config, oracles.made_masks(**config))):
         hint = ("flatten x to (B, D), run self.net and reshape the logits back to x's shape; with the same weights, "
                 "wrong masks or degrees give different logits.")

@@ -1,8 +1,8 @@
-"""Hidden tests of sampling.py (section 5), on test-side table models.
+"""Hidden tests of sampling.py (section 5), on test-side models.
 
-The table models are built in the worker (:mod:`tests.probes.doubles`) from tables drawn for
-this upload; the session builds the same models locally for their exact distributions and
-their one possible sample. Every verdict is computed here from the samples and outputs the
+The models (small networks per position, :mod:`tests.probes.doubles`) are built in the worker
+from weights drawn for this upload; the session builds the same models locally for their
+exact distributions and to tell possible samples from impossible ones. Every verdict is computed here from the samples and outputs the
 worker sends back: how the sampler calls the model (under no_grad, in eval mode, without
 torch's global generator) shows in the samples of models that watch for it.
 """
@@ -20,16 +20,16 @@ IMAGE = (1, 3, 3)
 
 def check_distribution(samples, model, num_bits, what, hint):
     """Compare the empirical distribution of ``samples`` (N, num_bits) with the exact one of
-    ``model``, a table double built in this process."""
+    ``model``, a sampling double built in this process."""
     flat = checks.with_data(samples, what).reshape(samples.shape[0], -1).double().cpu()
     if not bool(((flat == 0) | (flat == 1)).all()):
         checks.fail(f"{what}: samples must be 0. or 1. (Bernoulli draws), got values like "
                     f"{flat[(flat != 0) & (flat != 1)][:3].tolist()}.")
     outcomes = tables.enumerate_binary(num_bits)
-    if isinstance(model, doubles.TablePixelCNN):
-        exact = oracles.table_log_prob(model, outcomes.reshape(-1, *model.image_shape)).exp()
+    if isinstance(model, doubles.NetPixelCNN):
+        exact = oracles.double_log_prob(model, outcomes.reshape(-1, *model.image_shape)).exp()
     else:
-        exact = oracles.table_log_prob(model, outcomes).exp()
+        exact = oracles.double_log_prob(model, outcomes).exp()
     codes = (flat.long() * (2 ** torch.arange(num_bits))).sum(1)
     empirical = torch.bincount(codes, minlength=2 ** num_bits).double() / flat.shape[0]
     l1 = float((empirical - exact).abs().sum())
@@ -52,12 +52,12 @@ def test_sample_made_distribution(worker, ex):
     sampling = worker.load("sampling")
     gen = ex.generator("model")
     order = examples.random_order(gen, MADE_SIZE)
-    logits = tables.random_tables(MADE_SIZE, 1, gen)
-    model = worker.double("TableMADE", order, logits)
+    params = tables.net_params(MADE_SIZE, 1, gen)
+    model = worker.double("NetMADE", order, params, scale=3.0)
     what = f"sample_made(model, 20000, generator) on a 4-variable model with order={order}"
     samples = sampling.sample_made(model, 20000, Seeded(ex.seed("sampler")), what=what)
     checks.tensor(samples, what, shape=(20000, MADE_SIZE))
-    check_distribution(samples, doubles.TableMADE(order, logits), MADE_SIZE, what,
+    check_distribution(samples, doubles.NetMADE(order, params, scale=3.0), MADE_SIZE, what,
                        "each x[order[i]] ~ Bernoulli(sigmoid(model(x)[:, order[i]])) computed from the samples "
                        "drawn so far; compare uniform noise with the probability (u < p gives 1).")
 
@@ -69,33 +69,30 @@ def test_sample_made_distribution(worker, ex):
 def test_sample_pixelcnn_distribution(worker, ex):
     """sample_pixelcnn: 40000 samples of 3x3 images follow the exact joint distribution"""
     sampling = worker.load("sampling")
-    logits = tables.random_tables(9, 1, ex.generator("model"))
-    model = worker.double("TablePixelCNN", IMAGE, logits)
+    params = tables.net_params(9, 1, ex.generator("model"))
+    model = worker.double("NetPixelCNN", IMAGE, params, scale=3.0)
     what = "sample_pixelcnn(model, 40000, (1, 3, 3), generator)"
     samples = sampling.sample_pixelcnn(model, 40000, IMAGE, Seeded(ex.seed("sampler")), what=what)
     checks.tensor(samples, what, shape=(40000, *IMAGE))
-    check_distribution(samples, doubles.TablePixelCNN(IMAGE, logits), 9, what,
+    check_distribution(samples, doubles.NetPixelCNN(IMAGE, params, scale=3.0), 9, what,
                        "pixel (r, c) ~ Bernoulli(sigmoid(model(x)[:, :, r, c])) from a forward pass on the image "
                        "sampled so far; go row by row, left to right.")
 
 
 class Sampler:
-    """One of the two samplers with chain table models of its kind (two possible samples, see
-    :func:`tests.support.tables.chain_tables`), built from this test's draws."""
+    """One of the two samplers with a parity model of its kind that shows every wrong sampler
+    (:func:`autograder.examples.parity_made`), drawn for this test."""
 
     def __init__(self, worker, sampling, name, gen):
         self.worker, self.name, self.fn = worker, name, getattr(sampling, name)
         if name == "sample_made":
-            self.order = examples.random_order(gen, MADE_SIZE)
-            self.tables = tables.chain_tables(MADE_SIZE, 1, gen)
-            self.args, self.extra, self.shape = (self.order, self.tables), (), (MADE_SIZE,)
-            self.kind, self.local = "TableMADE", doubles.TableMADE(self.order, self.tables)
-            self.allowed = tables.made_sequences(self.tables, self.order)
+            e = examples.parity_made(gen, MADE_SIZE + 2)
+            self.args, self.extra, self.shape = (e["order"], e["subsets"], e["signs"]), (), (MADE_SIZE + 2,)
+            self.kind, self.local = "ParityMADE", doubles.ParityMADE(*self.args)
         else:
-            self.tables = tables.chain_tables(6, 2, gen)
-            self.args, self.extra, self.shape = ((2, 2, 3), self.tables), ((2, 2, 3),), (2, 2, 3)
-            self.kind, self.local = "TablePixelCNN", doubles.TablePixelCNN((2, 2, 3), self.tables)
-            self.allowed = tables.pixel_sequences(self.tables, self.shape)
+            e = examples.parity_pixelcnn(gen, (2, 2, 3))
+            self.args, self.extra, self.shape = ((2, 2, 3), e["subsets"], e["signs"]), ((2, 2, 3),), (2, 2, 3)
+            self.kind, self.local = "ParityPixelCNN", doubles.ParityPixelCNN(*self.args)
 
     def model(self, watch=()):
         return self.worker.double(self.kind, *self.args, watch=list(watch))
@@ -106,7 +103,7 @@ class Sampler:
 
     def wrong(self, samples):
         """How many samples the model cannot generate."""
-        return len(tables.outside(samples, self.allowed))
+        return len(tables.contradictions(self.local, samples))
 
     def describe(self, n, generator="generator"):
         return f"{self.name}(model, {n}{', ' + str(self.shape) if self.extra else ''}{', ' + generator if generator else ''})"
@@ -138,9 +135,9 @@ def test_samplers_take_all_randomness_from_generator(worker, ex):
         a = sampler.run(model, 64, what, Seeded(s1))
         wrong = sampler.wrong(a)
         if wrong:
-            checks.fail(f"{what}: {wrong} of 64 samples cannot come from the model (a fair coin, then positions that "
-                        "copy or flip the one before with logit ±50).\nHint: draw each position from the model's "
-                        "output on the samples drawn so far, in generation order.")
+            checks.fail(f"{what}: {wrong} of 64 samples are impossible for the model (they contradict a logit of "
+                        "±50 given their earlier positions).\nHint: draw each position from the model's output on the "
+                        "samples drawn so far, in generation order.")
         b = sampler.run(model, 64, what, Seeded(s1))
         if not torch.equal(a, b):
             checks.fail(f"{what} gave different samples for two generators with the same seed.")
@@ -210,4 +207,5 @@ def test_samples_on_model_device_and_dtype(worker, ex):
             out = checks.tensor(sampler.fn(moved, 64, *sampler.extra, Seeded(0), what=what), what,
                                 shape=(64, *sampler.shape), dtype=dtype, device=device)
             if device != "meta" and sampler.wrong(checks.with_data(out, what).cpu()):
-                checks.fail(f"{what}: the samples must be {sampler.allowed[0].tolist()} or {sampler.allowed[1].tolist()}.")
+                checks.fail(f"{what}: some samples are impossible for the model (they contradict a logit of ±50 "
+                            "given their earlier positions).")

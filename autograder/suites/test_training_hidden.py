@@ -14,15 +14,16 @@ import math
 import torch
 from gradescope_utils.autograder_utils.decorators import number, tags, visibility, weight
 
-from autograder import oracles
+from autograder import examples, oracles
 from tests.probes import doubles
 from tests.support import checks, loops, tables
 from tests.support.client import Params
 
 
-def load_training(worker):
-    """``training.py`` in the worker, importing the stand-in likelihood."""
-    worker.substitute_likelihood()
+def load_training(worker, standin=None):
+    """``training.py`` in the worker, importing the stand-in likelihood (with ``standin``'s
+    constants)."""
+    worker.substitute_likelihood(standin)
     return worker.load("training")
 
 
@@ -46,11 +47,12 @@ def test_train_epoch_all_loader_kinds(worker, ex):
              "(x, y) tuples": list(zip(data, labels))}
     model_seed, lr = ex.seed("model"), 0.05
     train_shift, grad_shift = shifts(gen)
-    training = load_training(worker)
+    standin = examples.standin(gen)
+    training = load_training(worker, standin)
 
     def reference(variant, train_mode=True):
         model = doubles.Linear(6, model_seed, train_shift, grad_shift)
-        loss = oracles.LOSSES[variant]
+        loss = oracles.losses(standin)[variant]
         if train_mode:
             value = oracles.train_epoch(model, data, torch.optim.SGD(model.parameters(), lr=lr), loss)
         else:  # what a loop that never calls model.train() computes on a model handed over in eval mode
@@ -65,7 +67,7 @@ def test_train_epoch_all_loader_kinds(worker, ex):
             value = total / sum(sizes)
         return {"loss": value, "params": {n: p.detach().clone() for n, p in model.named_parameters()}}
 
-    expected = {variant: reference(variant) for variant in oracles.LOSSES}
+    expected = {variant: reference(variant) for variant in oracles.VARIANTS}
     for kind, loader in kinds.items():
         model = worker.double("Linear", 6, model_seed, train_shift, grad_shift)
         worker.method(model, "train", False, what="the test model's eval()")
@@ -75,7 +77,7 @@ def test_train_epoch_all_loader_kinds(worker, ex):
         got = training.train_epoch(model, loader, optimizer, device="cpu", what=what)
         got = checks.number(got, what)
         if not any(math.isclose(got, e["loss"], rel_tol=1e-5, abs_tol=1e-6) for e in expected.values()):
-            if any(math.isclose(got, reference(v, train_mode=False)["loss"], rel_tol=1e-5) for v in oracles.LOSSES):
+            if any(math.isclose(got, reference(v, train_mode=False)["loss"], rel_tol=1e-5) for v in oracles.VARIANTS):
                 checks.fail(f"{what}: the model was not in train mode while training; call model.train() first.")
         variant = loops.matching_variant(got, expected, "loss", what,
                                          "the example-weighted mean of each batch's loss before its step, over "
@@ -102,14 +104,15 @@ def test_evaluate_mode_no_grad_and_weighting(worker, ex):
     data = tables.binary_batches(sizes, shape, seed=ex.seed("batches"))
     model_seed = ex.seed("model")
     train_shift, grad_shift = shifts(gen)
+    standin = examples.standin(gen)
 
     def reference(variant, training=False, grad=False):
         """The example-weighted mean loss of a model called in the given mode."""
         model = doubles.Linear(6, model_seed, train_shift, grad_shift).train(training)
         with torch.set_grad_enabled(grad):
-            return torch.cat([oracles.LOSSES[variant](model(x), x) for x in data]).mean().item()
+            return torch.cat([oracles.losses(standin)[variant](model(x), x) for x in data]).mean().item()
 
-    training = load_training(worker)
+    training = load_training(worker, standin)
     model = worker.double("Linear", 6, model_seed, train_shift, grad_shift)
     worker.method(model, "train", True, what="the test model's train()")
     what = (f"evaluate(model, loader) with (x, label) batches of {', '.join(map(str, sizes))} images of shape "
@@ -118,15 +121,16 @@ def test_evaluate_mode_no_grad_and_weighting(worker, ex):
     if not isinstance(got, dict) or not {"nll", "bits_per_dim"} <= set(got):
         checks.fail(f"{what} returned {got!r}; expected {{'nll': float, 'bits_per_dim': float}}.")
     nll = checks.number(got["nll"], f"{what}['nll']")
-    for (training_mode, grad), variant in itertools.product(((True, False), (False, True), (True, True)), oracles.LOSSES):
+    for (training_mode, grad), variant in itertools.product(((True, False), (False, True), (True, True)),
+                                                            oracles.VARIANTS):
         if math.isclose(nll, reference(variant, training_mode, grad), rel_tol=1e-6):
             checks.fail(f"{what}: the model was called {'in train mode' if training_mode else ''}"
                         f"{' and ' if training_mode and grad else ''}{'with autograd on' if grad else ''}; "
                         f"{'call model.eval() first' if training_mode else 'use torch.no_grad()'}.")
-    variant = loops.matching_variant(nll, {v: {"nll": reference(v)} for v in oracles.LOSSES}, "nll", f"{what}['nll']",
+    variant = loops.matching_variant(nll, {v: {"nll": reference(v)} for v in oracles.VARIANTS}, "nll", f"{what}['nll']",
                                      f"a mean of batch means counts the single-example batch like the others; sum "
                                      f"per-example NLLs and divide by {sum(sizes)}.")
-    loops.check_bits(got["bits_per_dim"], reference(variant), math.prod(shape), f"{what}['bits_per_dim']")
+    loops.check_bits(got["bits_per_dim"], reference(variant), math.prod(shape), f"{what}['bits_per_dim']", standin)
     # Its mode afterwards, from its outputs: in train mode it adds train_shift to every logit.
     x = data[0]
     out = checks.with_data(worker.call(model, x, what="the test model after evaluate"), "the test model after evaluate")

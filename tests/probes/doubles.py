@@ -1,14 +1,17 @@
 """Test doubles that live in the worker next to the student's code.
 
-The samplers are judged on exact table models, the training loop on a tiny linear model with
-a stand-in loss, so that a bug in one graded file costs points only in that file's section.
-None of these implements a graded function: the table models compute logits by table
-look-up, the stand-in "likelihood" is a squared error (not a Bernoulli NLL) and its
-``bits_per_dim`` divides by another constant than ln 2.
+The samplers are judged on exact autoregressive models of a few binary variables (small
+networks per position, or parities of random subsets of the earlier positions, drawn by the
+test), the training loop on a tiny linear model
+with a stand-in loss, so that a bug in one graded file costs points only in that file's
+section. None of these implements a graded function: the sampling models are no MADE or
+PixelCNN (no degrees, no masks: each position has a network of its own), the stand-in
+"likelihood" is a scaled, shifted squared error (not a Bernoulli NLL) and its ``bits_per_dim``
+divides by another constant than ln 2, both chosen by the test.
 
 The doubles report nothing about how they were called. Where the contract says how a model
 must be called (under ``no_grad``, in eval or train mode, without touching torch's global
-random number generator), a double can be told to *watch* it: a table model then negates its
+random number generator), a double can be told to *watch* it: a sampling model then negates its
 logits while the rule is broken, a linear model adds a known shift. The test sees the effect
 in the samples, losses and outputs, which it computes itself for both cases.
 """
@@ -18,8 +21,6 @@ import types
 import torch
 from torch import nn
 
-# The stand-in bits_per_dim divides by num_dims times this (ln 2 would be the real one).
-STANDIN_BITS_BASE = 1.5
 WATCHABLE = ("grad", "train", "rng")
 
 
@@ -63,60 +64,110 @@ class Watchful(TestModel):
                 and not torch.equal(torch.get_rng_state(), self._rng_state))
 
 
-def prefix_code(bits):
-    """Integer code of the bit columns ``bits`` (B, k): sum_i bits[:, i] * 2^i."""
-    if not bits.shape[1]:
-        return torch.zeros(bits.shape[0], dtype=torch.long, device=bits.device)
-    weights = 2 ** torch.arange(bits.shape[1], device=bits.device)
-    return (bits.long() * weights).sum(1)
+class NetMADE(Watchful):
+    """An exact autoregressive model over D binary variables that is not MADE: the logit of
+    position ``order[i]`` is a small network of the positions generated before it,
+    ``scale · tanh(v_i · relu(W_i x[order[:i]] + c_i) + b_i)``, with its own weights per
+    position (``params[i]``: ``W`` (H, i), ``c`` (H,), ``v`` (1, H), ``b`` (1,)). Has ``input_dim``
+    and ``order`` like MADE; its logits come only from a forward pass."""
 
-
-class TableMADE(Watchful):
-    """An exact autoregressive model over D binary variables: position ``order[i]`` has logit
-    ``tables[i][code of x at order[:i]]``. Has ``input_dim`` and ``order`` like MADE."""
-
-    def __init__(self, order, tables, watch=()):
+    def __init__(self, order, params, scale=50.0, watch=()):
         super().__init__(watch)
         self.input_dim = len(order)
         self.order = torch.as_tensor(order, dtype=torch.long)
-        for i, table in enumerate(tables):
-            if table.numel() != 2 ** i:
-                raise ValueError(f"table {i} must have {2 ** i} entries")
-            self.register_buffer(f"table{i}", table.double())
+        self.strength = float(scale)
+        for i, layer in enumerate(params):
+            if tuple(layer["W"].shape[1:]) != (i,):
+                raise ValueError(f"position {i} must see {i} inputs")
+            for name in ("W", "c", "v", "b"):
+                self.register_buffer(f"{name}{i}", layer[name].double())
 
     def forward(self, x):
         self._check_input(x)
         sign = -1.0 if self.rule_broken() else 1.0
         out = torch.zeros_like(x)
-        bits = x > 0.5
         for i, d in enumerate(self.order.tolist()):
-            code = prefix_code(bits[:, self.order[:i]])
-            out[:, d] = getattr(self, f"table{i}").to(x.dtype)[code] * self.scale * sign
+            w, c, v, b = (getattr(self, f"{name}{i}").to(x.dtype) for name in ("W", "c", "v", "b"))
+            hidden = torch.relu(x[:, self.order[:i]] @ w.T + c)
+            out[:, d] = self.strength * torch.tanh(hidden @ v.reshape(-1) + b.reshape(())) * self.scale * sign
         return out
 
 
-class TablePixelCNN(Watchful):
-    """An exact autoregressive model over ``(C, H, W)`` binary images in raster order: channel
-    ``ch`` of pixel ``p`` has logit ``tables[p][ch, code of all channels of pixels < p]``."""
+class NetPixelCNN(Watchful):
+    """The same for ``(C, H, W)`` images in raster order: the logits of pixel ``p`` (all its
+    channels) are ``scale · tanh(V_p relu(W_p x[<p] + c_p) + b_p)`` of every channel of the
+    pixels before it (``params[p]``: ``W`` (H, p·C), ``c`` (H,), ``v`` (C, H), ``b`` (C,))."""
 
-    def __init__(self, image_shape, tables, watch=()):
+    def __init__(self, image_shape, params, scale=50.0, watch=()):
         super().__init__(watch)
         self.image_shape = tuple(image_shape)
-        channels = image_shape[0]
-        for p, table in enumerate(tables):
-            self.register_buffer(f"table{p}", table.reshape(channels, 2 ** (p * channels)).double())
+        self.strength = float(scale)
+        for p, layer in enumerate(params):
+            for name in ("W", "c", "v", "b"):
+                self.register_buffer(f"{name}{p}", layer[name].double())
 
     def forward(self, x):
         self._check_input(x)
         sign = -1.0 if self.rule_broken() else 1.0
         n, channels, height, width = x.shape
         out = torch.zeros_like(x)
-        bits = (x > 0.5).permute(0, 2, 3, 1).reshape(n, height * width * channels)  # raster, channels inner
+        flat = x.permute(0, 2, 3, 1).reshape(n, height * width * channels)  # raster, channels inner
         for p in range(height * width):
-            code = prefix_code(bits[:, : p * channels])
-            table = getattr(self, f"table{p}").to(x.dtype)
-            out[:, :, p // width, p % width] = table[:, code].T * self.scale * sign
+            w, c, v, b = (getattr(self, f"{name}{p}").to(x.dtype) for name in ("W", "c", "v", "b"))
+            hidden = torch.relu(flat[:, : p * channels] @ w.T + c)
+            out[:, :, p // width, p % width] = self.strength * torch.tanh(hidden @ v.T + b) * self.scale * sign
         return out
+
+
+class ParityMADE(Watchful):
+    """An autoregressive model over D binary variables that is almost deterministic: position
+    ``order[i]`` has logit ``strength · signs[i] · prod_{j in S_i} (1 - 2 x[order[j]])`` (the
+    parity of a subset ``S_i`` of the positions generated before it, ``subsets[i, j] = 1``);
+    ``signs[i] = 0`` makes it a fair coin. Has ``input_dim`` and ``order`` like MADE."""
+
+    def __init__(self, order, subsets, signs, strength=50.0, watch=()):
+        super().__init__(watch)
+        self.input_dim = len(order)
+        self.order = torch.as_tensor(order, dtype=torch.long)
+        self.strength = float(strength)
+        self.register_buffer("subsets", torch.as_tensor(subsets).double().tril(-1))
+        self.register_buffer("signs", torch.as_tensor(signs).double())
+
+    def forward(self, x):
+        self._check_input(x)
+        sign = -1.0 if self.rule_broken() else 1.0
+        flips = 1 - 2 * x[:, self.order]  # ±1 per position, in generation order
+        chosen = self.subsets.to(x.dtype).bool()
+        parity = torch.where(chosen[None], flips[:, None, :], torch.ones_like(flips)[:, None, :]).prod(2)
+        out = torch.zeros_like(x)
+        out[:, self.order] = self.strength * self.signs.to(x.dtype) * parity * self.scale * sign
+        return out
+
+
+class ParityPixelCNN(Watchful):
+    """The same for ``(C, H, W)`` images in raster order: entry ``k = pixel · C + channel`` has
+    logit ``strength · signs[k] · prod_{j in S_k} (1 - 2 x_j)`` over entries ``j`` of earlier
+    pixels (raster order, channels inner)."""
+
+    def __init__(self, image_shape, subsets, signs, strength=50.0, watch=()):
+        super().__init__(watch)
+        self.image_shape = tuple(image_shape)
+        self.strength = float(strength)
+        channels = image_shape[0]
+        entries = torch.arange(len(signs))
+        earlier = (entries[None, :] // channels) < (entries[:, None] // channels)
+        self.register_buffer("subsets", torch.as_tensor(subsets).double() * earlier)
+        self.register_buffer("signs", torch.as_tensor(signs).double())
+
+    def forward(self, x):
+        self._check_input(x)
+        sign = -1.0 if self.rule_broken() else 1.0
+        n, channels, height, width = x.shape
+        flips = 1 - 2 * x.permute(0, 2, 3, 1).reshape(n, height * width * channels)
+        chosen = self.subsets.to(x.dtype).bool()
+        parity = torch.where(chosen[None], flips[:, None, :], torch.ones_like(flips)[:, None, :]).prod(2)
+        out = self.strength * self.signs.to(x.dtype) * parity * self.scale * sign
+        return out.reshape(n, height, width, channels).permute(0, 3, 1, 2)
 
 
 class Linear(TestModel):
@@ -140,20 +191,21 @@ class Linear(TestModel):
         return out + shift if shift else out
 
 
-def squared_error(logits, x):
-    """The stand-in loss: ``0.5 * sum (logits - x)^2`` per example (not a Bernoulli NLL)."""
-    diff = logits - x.to(logits.dtype)
-    return 0.5 * (diff * diff).reshape(diff.shape[0], -1).sum(1)
+def squared_error(logits, x, scale=1.0, shift=0.0):
+    """``scale · 0.5 · sum (logits - x - shift)^2`` per example (not a Bernoulli NLL)."""
+    diff = logits - x.to(logits.dtype) - shift
+    return scale * 0.5 * (diff * diff).reshape(diff.shape[0], -1).sum(1)
 
 
-def standin_likelihood():
+def standin_likelihood(scale=1.0, shift=0.0, base=1.5):
     """A module to stand in for ``submission.likelihood`` while ``training.py`` is tested:
-    ``bernoulli_nll`` is :func:`squared_error`, ``bits_per_dim`` divides by
-    ``num_dims * STANDIN_BITS_BASE`` (so the test sees which ``num_dims`` was passed)."""
+    ``bernoulli_nll`` is :func:`squared_error` with the test's ``scale`` and ``shift``,
+    ``bits_per_dim`` divides by ``num_dims * base`` (not ln 2: the test sees which ``num_dims``
+    was passed). The test draws all three, so no fixed loss passes for this one."""
     module = types.ModuleType("submission.likelihood")
     module.__doc__ = "Stand-in likelihood of the PS1 tests (a squared error, not the graded function)."
-    module.bernoulli_nll = squared_error
-    module.bits_per_dim = lambda nll, num_dims: nll / (num_dims * STANDIN_BITS_BASE)
+    module.bernoulli_nll = lambda logits, x: squared_error(logits, x, scale, shift)
+    module.bits_per_dim = lambda nll, num_dims: nll / (num_dims * base)
     return module
 
 
@@ -171,6 +223,7 @@ def fit_steps(model, optimizer, scheduler, batches):
 
 # What the session may build in a worker (name -> constructor).
 KINDS = {
-    "TableMADE": TableMADE, "TablePixelCNN": TablePixelCNN, "Linear": Linear,
+    "NetMADE": NetMADE, "NetPixelCNN": NetPixelCNN, "ParityMADE": ParityMADE, "ParityPixelCNN": ParityPixelCNN,
+    "Linear": Linear,
     "SGD": torch.optim.SGD, "Adam": torch.optim.Adam, "StepLR": torch.optim.lr_scheduler.StepLR,
 }

@@ -187,24 +187,26 @@ class Server:
         self._import(module)
         return True
 
-    def op_substitute(self, module):
-        """Put the stand-in likelihood where ``training.py`` will import ``likelihood`` from."""
+    def op_substitute(self, module, scale=1.0, shift=0.0, base=1.5):
+        """Put the stand-in likelihood (with the test's constants) where ``training.py`` will
+        import ``likelihood`` from."""
         if module != "likelihood":
             raise ProbeError("only likelihood.py has a stand-in")
         self._search_first()
         package = importlib.import_module(PACKAGE)
-        standin = doubles.standin_likelihood()
+        standin = doubles.standin_likelihood(float(scale), float(shift), float(base))
         sys.modules[f"{PACKAGE}.likelihood"] = standin
         setattr(package, "likelihood", standin)
         return True
 
-    def op_call(self, target, method=None, args=(), kwargs=None, keep=False):
-        """``target(*args, **kwargs)`` (or ``target.method(...)``); ``keep`` stores the result
-        under a handle even if it is plain data."""
+    def op_call(self, target, method=None, args=(), kwargs=None, keep=False, no_grad=False):
+        """``target(*args, **kwargs)`` (or ``target.method(...)``), under ``torch.no_grad()``
+        with ``no_grad``; ``keep`` stores the result under a handle even if it is plain data."""
         fn = self._target(target)
         if method is not None:
             fn = getattr(fn, method)
-        result = fn(*args, **(kwargs or {}))
+        with torch.set_grad_enabled(not no_grad):
+            result = fn(*args, **(kwargs or {}))
         return self._keep(result) if keep else result
 
     def op_getattr(self, target, name):

@@ -8,10 +8,12 @@ draw the weights are loaded into the student's model by name, and on the same ba
   output may depend only on inputs generated before it: ``J`` must be exactly zero there (NaN
   or inf counts as a dependency), non-zero wherever the reference's is (the connections the
   architecture makes for these weights), and equal to the reference's;
-* the outputs, with and without autograd, must be the reference's for those weights, row by
-  row. The batch mixes random rows with copies redrawn from a random step on, shuffled: no row
-  tells a model that it is being measured, and a stand-in with the right dependency pattern
-  but another function fails here, whatever a worker reports about its gradients.
+* the outputs must be the reference's for those weights, row by row: on that batch (float64,
+  autograd on, random rows mixed with copies redrawn from a random step on, shuffled) and on a
+  batch of 32 or 64 binary examples given to a float32 copy in eval mode under ``no_grad``, as
+  samplers and evaluation call models. Nothing tells a model that it is being measured, and a
+  stand-in with the right dependency pattern but another function fails here, whatever a
+  worker reports about its gradients.
 """
 import torch
 
@@ -32,13 +34,16 @@ def pixel_allowed(channels, height, width):
     return pixel[:, None] > pixel[None, :]
 
 
-def measure(worker, model, case, what, kind, on_leak, on_missing):
+def measure(worker, built, case, what, kind, on_leak, on_missing):
     """Load each draw's weights, judge the gradients (``on_leak`` fails on a forbidden
     dependency, ``on_missing(required, present)`` on a missing one) and the outputs."""
+    model = worker.convert(built, what=f"{what}.double()", dtype=torch.float64)
+    plain_model = worker.convert(built, what=f"{what}.float().eval()", dtype=torch.float32, mode="eval")
     present = required = None
     jacobians = []
     for draw in case["draws"]:
         worker.load_params(model, draw["params"], what)
+        worker.load_params(plain_model, {name: p.float() for name, p in draw["params"].items()}, what)
         x = draw["x"]
         n = x[0].numel()
         shape = f"x of shape {tuple(x.shape)}"
@@ -57,8 +62,10 @@ def measure(worker, model, case, what, kind, on_leak, on_missing):
                         f"(NaN or inf) for some inputs; {models.ARCHITECTURE[kind]} has finite gradients everywhere.")
         models.check_outputs(out, draw["out"], f"{what}(x) with {shape} and the test's weights (loaded by name)",
                              kind, torch.float64)
-        plain = worker.call(model, x, what=f"{what}(x) without autograd")
-        models.check_outputs(plain, draw["out"], f"{what}(x) with {shape}, called again", kind, torch.float64)
+        binary = draw["x_plain"].float()
+        plain = worker.call_no_grad(plain_model, binary, what=f"{what}(x) in eval mode under no_grad")
+        models.check_outputs(plain, draw["out_plain"], f"{what}.float().eval()(x) under no_grad with x a batch of "
+                             f"{len(binary)} binary examples", kind, torch.float32)
         present = found if present is None else present | found
         needed = draw["jacobian"] != 0
         required = needed if required is None else required | needed
@@ -96,8 +103,6 @@ def check_made(worker, case):
     config = case["config"]
     built, what = models.build_made(worker, config)
     with checks.preface(models.made_mask_note(worker, config, case["masks"])):
-        model = worker.convert(built, what=f"{what}.double()", dtype=torch.float64)
-
         def on_missing(required, present):
             missing = required & ~present
             if bool(missing.any()):
@@ -106,9 +111,10 @@ def check_made(worker, case):
                             "test's weights.\n"
                             f"{pictures.side_by_side(required, present, 'required', 'measured (marked)', 'out', 'in')}"
                             "\nHint: check that the mask keeps every connection the degree rule allows (>= in hidden "
-                            "layers) and that forward applies the mask to the weight, not the output.")
+                            "layers)" + ("." if checks.prefaced() else
+                                         " and that forward applies the mask to the weight, not the output."))
 
-        measure(worker, model, case, what, "made", made_leaks(config["order"], what), on_missing)
+        measure(worker, built, case, what, "made", made_leaks(config["order"], what), on_missing)
 
 
 def check_pixelcnn(worker, case):
@@ -139,8 +145,6 @@ def check_pixelcnn(worker, case):
                     f"{pictures.side_by_side(field(op, allowed), field(op, found), 'allowed', 'measured (marked)')}")
 
     with checks.preface(models.pixelcnn_mask_note(worker, case["masks"])):
-        model = worker.convert(built, what=f"{what}.double()", dtype=torch.float64)
-
         def on_missing(required, present):
             """Every left and upper neighbour the reference sees must be seen."""
             grid = present.reshape(channels, n_pix, channels, n_pix)
@@ -164,4 +168,4 @@ def check_pixelcnn(worker, case):
                 checks.fail(f"{what}: output {divmod(o, n_pix)} (channel, pixel) never depends on input "
                             f"{divmod(i, n_pix)}, although PixelCNN connects them for the test's weights.")
 
-        measure(worker, model, case, what, "pixelcnn", on_leak, on_missing)
+        measure(worker, built, case, what, "pixelcnn", on_leak, on_missing)

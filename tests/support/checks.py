@@ -46,6 +46,11 @@ def preface(note):
         _prefaces.remove(note)
 
 
+def prefaced():
+    """True inside a :func:`preface` (e.g. the student's masks are known to be wrong)."""
+    return bool(_prefaces)
+
+
 def kind_of(value):
     """What a returned value is, in words: 'a torch.Tensor', 'made.Liar', 'float', …"""
     if isinstance(value, (wire.Ref, wire.Unsent)):

@@ -222,6 +222,10 @@ class Worker:
         or a test failure that names the call."""
         return self.probe("call", what, target=target, method=method, args=list(args), kwargs=kwargs, keep=keep)
 
+    def call_no_grad(self, target, *args, what, **kwargs):
+        """:meth:`call` under ``torch.no_grad()`` (as samplers and evaluation call models)."""
+        return self.probe("call", what, target=target, args=list(args), kwargs=kwargs, no_grad=True)
+
     def method(self, target, name, *args, what, **kwargs):
         return self.call(target, *args, what=what, method=name, **kwargs)
 
@@ -290,9 +294,10 @@ class Worker:
         """Train a test model for one pass in the worker (so that its optimizer has state)."""
         return self.probe("fit_steps", what, model=model, optimizer=optimizer, scheduler=scheduler, batches=batches)
 
-    def substitute_likelihood(self):
-        """From now on ``training.py`` imports the stand-in likelihood (squared error)."""
-        self.request("substitute", module="likelihood")
+    def substitute_likelihood(self, standin=None):
+        """From now on ``training.py`` imports the stand-in likelihood (a squared error with the
+        test's ``standin`` constants: scale, shift, base; see tests/probes/doubles.py)."""
+        self.request("substitute", module="likelihood", **(standin or {}))
 
     def tempdir(self):
         """A fresh folder in the worker's scratch space, for files the student's code writes."""

@@ -33,9 +33,13 @@ class Recorded:
     fresh = False
     _examples = None
 
-    def example(self, test, name):
+    def all(self):
         if Recorded._examples is None:
             Recorded._examples = wire.load_file(RECORDED)
+        return Recorded._examples
+
+    def example(self, test, name):
+        self.all()
         if name not in Recorded._examples:
             raise LookupError(f"{RECORDED.name} holds no example named {name!r}: run `make fixtures`")
         return Recorded._examples[name]

@@ -73,8 +73,12 @@ def pixelcnn_mask_note(worker, masks):
 
 
 def check_outputs(actual, expected, what, model, dtype, hint="", device="cpu"):
-    """The model's outputs are the reference architecture's for the weights the test loaded."""
+    """The model's outputs are the reference architecture's for the weights the test loaded.
+    Where the student's masks are already known to be wrong (a preface says so), the hint
+    points there, not at the forward pass."""
     tol = {torch.float64: (1e-7, 1e-9)}.get(dtype, (1e-4, 1e-4))
+    if checks.prefaced():
+        hint = "your masks are wrong (see the first line): fix them first, then run this test again."
     checks.close(actual, expected, what, rtol=tol[0], atol=tol[1], dtype=dtype, device=device,
                  hint=hint or f"these are not the outputs of {ARCHITECTURE[model]} for the weights the test loaded.")
 
@@ -86,7 +90,7 @@ def check_logits(worker, case, hint):
     model, what = build(worker, case["config"])
     worker.load_params(model, case["params"], what)
     x = case["x"]
-    logits = worker.call(model, x, what=f"{what}(x) with x of shape {tuple(x.shape)}")
+    logits = worker.call_no_grad(model, x, what=f"{what}(x) with x of shape {tuple(x.shape)}")
     check_outputs(logits, case["logits"], f"{what}(x) with the reference weights", case["model"], torch.float32,
                   hint=hint)
     return logits, what

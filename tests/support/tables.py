@@ -1,84 +1,48 @@
-"""Tables for the samplers' test doubles, random data and statistics: none of it is graded.
+"""Weights for the samplers' test doubles, random data and statistics: none of it is graded.
 
-:class:`~tests.probes.doubles.TableMADE` and ``TablePixelCNN`` take one logit table per
-position; these build tables whose samples a test can predict (drawn from the test's
-generator, so fresh for every upload on the grader).
+:class:`~tests.probes.doubles.NetMADE` and ``NetPixelCNN`` take one small network per
+position; these draw their weights from the test's generator (fresh for every upload on the
+grader) and judge samples against them.
 """
 import math
 
 import torch
 
 
-def chain_tables(num_positions, per_position, generator, strength=50.0):
-    """Tables of a random chain: the first position's first channel is a fair coin (logit 0),
-    and every other entry copies or flips (chosen at random, logit ±``strength``) the first
-    channel of the position before, so the model generates exactly two sequences, one per
-    value of the coin. A sampler that misses the order, or conditions on anything but the
-    samples drawn so far, produces other sequences (given both coin values among its samples)."""
-    flips = torch.rand(num_positions, per_position, generator=generator) < 0.5
-    tables = []
+def net_params(num_positions, per_position, generator, hidden=6):
+    """Random weights of a :class:`~tests.probes.doubles.NetMADE` (``per_position=1``) or
+    ``NetPixelCNN`` (``per_position`` channels) whose logits depend strongly on the positions
+    before: scaled by 50 most are confident (|logit| > 30) and change with the prefix, so a
+    sampler that misses the order or ignores earlier samples draws impossible samples. The first
+    position's first channel is a fair coin (logit 0), so samples vary."""
+    params = []
     for p in range(num_positions):
-        size = 2 ** (p * per_position)
+        fan_in = p * per_position
+        layer = {"W": torch.randn(hidden, fan_in, generator=generator, dtype=torch.float64) * 3 / max(fan_in, 1) ** 0.5,
+                 "c": torch.randn(hidden, generator=generator, dtype=torch.float64) * 0.5,
+                 "v": torch.randn(per_position, hidden, generator=generator, dtype=torch.float64) * 2 / hidden ** 0.5,
+                 "b": torch.randn(per_position, generator=generator, dtype=torch.float64) * 0.3}
         if p == 0:
-            table = torch.where(flips[0], -strength, strength).double()[:, None].clone()
-            table[0] = 0.0
-        else:
-            codes = torch.arange(size)
-            previous = ((codes >> ((p - 1) * per_position)) & 1).bool()
-            bit = previous[None, :] ^ flips[p][:, None]
-            table = torch.where(bit, strength, -strength).double()
-        tables.append(table if per_position > 1 else table[0])
-    return tables
+            layer["v"].zero_()
+            layer["b"] = torch.where(torch.rand(per_position, generator=generator) < 0.5, -2.0, 2.0).double()
+            layer["b"][0] = 0.0
+        params.append(layer)
+    return params
 
 
-def walk(tables, per_position=1, coin=0):
-    """The sequence a table model generates, position by position in generation order
-    (``per_position`` channels each), where every entry is deterministic (logit ±50) but the
-    fair coins, which come out as ``coin``: a walk through the tables, not a sampler."""
-    bits = []
-    for table in tables:
-        code = sum(int(b) << i for i, b in enumerate(bits))
-        entries = table.reshape(per_position, -1)[:, code]
-        bits.extend(int(coin) if v == 0 else int(v > 0) for v in entries)
-    return torch.tensor(bits, dtype=torch.float64)
-
-
-def made_sequences(tables, order):
-    """The samples ``(2, D)`` a chain :class:`~tests.probes.doubles.TableMADE` can generate."""
-    out = torch.zeros(2, len(order), dtype=torch.float64)
-    for coin in (0, 1):
-        out[coin, torch.as_tensor(order)] = walk(tables, coin=coin)
-    return out
-
-
-def pixel_sequences(tables, image_shape):
-    """The samples ``(2, C, H, W)`` a chain :class:`~tests.probes.doubles.TablePixelCNN` can generate."""
-    channels, height, width = image_shape
-    return torch.stack([walk(tables, channels, coin).reshape(height, width, channels).permute(2, 0, 1)
-                        for coin in (0, 1)])
-
-
-def outside(samples, allowed):
-    """Indices of the samples that are none of the ``allowed`` ones."""
-    flat, ok = samples.double().reshape(len(samples), 1, -1), allowed.double().reshape(1, len(allowed), -1)
-    return (~(flat == ok).all(2).any(1)).nonzero().flatten().tolist()
-
-
-def random_tables(num_positions, per_position, generator, strength=2.5):
-    """Tables with strong dependence on the prefix: ±strength by the prefix parity, plus noise."""
-    tables = []
-    for p in range(num_positions):
-        size = 2 ** (p * per_position)
-        codes = torch.arange(size)
-        parity = torch.zeros(size, dtype=torch.long)
-        for bit in range(p * per_position):
-            parity ^= (codes >> bit) & 1
-        base = (1 - 2 * parity).double()[None, :] * strength
-        noise = torch.rand(per_position, size, generator=generator, dtype=torch.float64) - 0.5
-        sign = torch.where(torch.arange(per_position) % 2 == 0, 1.0, -1.0).double()[:, None]
-        table = base * sign + noise
-        tables.append(table if per_position > 1 else table[0])
-    return tables
+def contradictions(model, samples, threshold=30.0):
+    """``(sample, position, logit)`` for each sample that contradicts a confident logit of
+    ``model`` (a sampling double built in this process): a value the model gives probability
+    below e^-threshold, given the sample's own earlier positions."""
+    with torch.no_grad():
+        logits = model(samples.to(model.scale.dtype)).double().reshape(len(samples), -1)
+    values = samples.double().reshape(len(samples), -1)
+    wrong = ((logits > threshold) & (values < 0.5)) | ((logits < -threshold) & (values > 0.5))
+    found = []
+    for index in wrong.any(1).nonzero().flatten().tolist():
+        position = int(wrong[index].nonzero()[0])
+        found.append((index, position, float(logits[index, position])))
+    return found
 
 
 def l1_bound(num_outcomes, num_samples, false_failure=1e-7):
