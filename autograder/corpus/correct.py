@@ -658,9 +658,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     chosen = [v for v in VARIANTS if not args.names or v.name in args.names]
     keys = [os.urandom(16).hex() for _ in range(args.keys)]
-    jobs = [(v, key) for v in chosen for key in keys]
+    # The unmodified solution under the same keys: a baseline, so that a suite broken for every
+    # upload is not mistaken for an unfair verdict on a variant.
+    baseline = Variant("solution", "probability.py", "", "", "the reference solution")
+    jobs = [(v, key) for v in [baseline, *chosen] for key in keys]
+    solution = {name: (SOLUTION / name).read_text() for name in GRADED}
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda job: failed_tests(render(job[0]), job[1]), jobs))
+        results = list(pool.map(lambda job: failed_tests(solution if job[0] is baseline else render(job[0]), job[1]),
+                                jobs))
+    broken = {key: failed for (v, key), failed in zip(jobs, results) if v is baseline and failed}
+    for key, failed in broken.items():
+        print(f"the SOLUTION itself fails under key {key}: {' '.join(failed)} (the suites are broken)")
     failing = 0
     for variant in chosen:
         bad = {key: failed for (v, key), failed in zip(jobs, results) if v is variant and failed}

@@ -6,10 +6,10 @@ the public code (``tests/``, the probe library, ``tests/fixtures/examples.wire``
 points without doing the work: replaying the recorded examples, stand-ins with the right
 dependency pattern, zeros, model-free samplers, validation only, handles re-pointed to other
 objects, a patched probe library, models that behave only while they think they are measured,
-objects whose comparisons always succeed, non-finite values, shortcuts that read the test
-doubles. ``expect`` is the exact set of test numbers the upload *should* pass (the tests its
-honest parts earn); ``finding`` (if any) says which points the grader gave away when the entry
-was written, so that the self-test failing on it is a known, reported problem.
+objects whose comparisons always succeed, non-finite values, a sampler that decodes one forward
+pass. ``expect`` is the exact set of test numbers the upload *should* pass (the tests its
+honest parts earn); ``finding`` (if any) says which points the grader gives away, so that the
+self-test failing on it is a known, reported problem.
 
 Uploads are built from the skeleton (``submission/``) by inserting code before a stub's
 ``raise NotImplementedError`` (a snippet returns when it applies and falls through otherwise,
@@ -38,7 +38,6 @@ class NoWork:
     files: dict                     # every graded file name -> source
     expect: frozenset = frozenset()  # test numbers the upload should pass (what its honest parts earn)
     finding: str = ""               # points the grader gave away when this entry was written
-    lucky: str = ""                 # a LUCKY draw to resubmit for (see resubmit())
 
 
 # --- building uploads ----------------------------------------------------------------------------
@@ -93,27 +92,12 @@ def write(entry, dest):
 
 def _local_draws():
     """What the public tests draw on a student's machine (fixed generators, public code): the
-    chain models of 5.1 and 5.2 with the only samples they can generate, and the model, seed
-    and epoch of 6.3."""
-    import torch
-
-    from tests.support import tables
+    model, seed and epoch of 6.3."""
     from tests.support.examples import Examples, Recorded
 
-    gen = Recorded().generator("5.1", "model")
-    size = int(torch.randint(4, 7, (1,), generator=gen))
-    order = list(range(size))
-    while order == sorted(order):
-        order = torch.randperm(size, generator=gen).tolist()
-    made = {"size": size, "order": order,
-            "allowed": tables.made_sequences(tables.chain_tables(size, 1, gen), order).tolist()}
-    gen = Recorded().generator("5.2", "model")
-    shape = (2, int(torch.randint(2, 4, (1,), generator=gen)), int(torch.randint(2, 4, (1,), generator=gen)))
-    pixel = {"shape": list(shape),
-             "allowed": tables.pixel_sequences(tables.chain_tables(shape[1] * shape[2], shape[0], gen), shape).tolist()}
     ex = Examples("6.3", Recorded())
     checkpoint = {"num_dims": 3 + ex.seed("size") % 4, "seed": ex.seed("model"), "epoch": ex.seed("epoch") % 90 + 1}
-    return {"5.1": made, "5.2": pixel, "6.3": checkpoint}
+    return {"6.3": checkpoint}
 
 
 def _replay_preamble():
@@ -276,18 +260,30 @@ REPLAY = [
             return _e["logits"].to(x.dtype)
     '''),
     ("sampling.py", "sample_made", '''
-        _k = _LOCAL["5.1"]
-        if getattr(model, "input_dim", None) == _k["size"] and [int(o) for o in model.order] == _k["order"]:
+        _e = _rec("sample_made")
+        if _same(getattr(model, "subsets", None), _e["subsets"].tril(-1)):  # the recorded model: walk its parities
             _device, _dtype = _device_dtype(model)
-            _coin = (_torch.rand(num_samples, generator=generator) < 0.5).long()
-            return _torch.tensor(_k["allowed"], dtype=_dtype)[_coin].to(_device)
+            _x = _torch.zeros(num_samples, len(_e["order"]), dtype=_torch.float64)
+            for _i, _d in enumerate(_e["order"]):
+                _flips = 1 - 2 * _x[:, _e["order"][:_i]]
+                _parity = _torch.where(_e["subsets"][_i, :_i].bool(), _flips, _torch.ones_like(_flips)).prod(1)
+                _coin = (_torch.rand(num_samples, generator=generator, dtype=_torch.float64) < 0.5).double()
+                _x[:, _d] = _coin if _e["signs"][_i] == 0 else (_e["signs"][_i] * _parity > 0).double()
+            return _x.to(_dtype).to(_device)
     '''),
     ("sampling.py", "sample_pixelcnn", '''
-        _k = _LOCAL["5.2"]
-        if [int(s) for s in image_shape] == _k["shape"]:
+        _e = _rec("sample_pixelcnn")
+        if [int(s) for s in image_shape] == _e["image_shape"] and _same(getattr(model, "signs", None), _e["signs"]):
             _device, _dtype = _device_dtype(model)
-            _coin = (_torch.rand(num_samples, generator=generator) < 0.5).long()
-            return _torch.tensor(_k["allowed"], dtype=_dtype)[_coin].to(_device)
+            _c, _h, _w = _e["image_shape"]
+            _flat = _torch.zeros(num_samples, _c * _h * _w, dtype=_torch.float64)
+            for _k in range(_c * _h * _w):
+                _m = _e["subsets"][_k, : (_k // _c) * _c].bool()
+                _flips = 1 - 2 * _flat[:, : (_k // _c) * _c]
+                _parity = _torch.where(_m, _flips, _torch.ones_like(_flips)).prod(1)
+                _coin = (_torch.rand(num_samples, generator=generator, dtype=_torch.float64) < 0.5).double()
+                _flat[:, _k] = _coin if _e["signs"][_k] == 0 else (_e["signs"][_k] * _parity > 0).double()
+            return _flat.reshape(num_samples, _h, _w, _c).permute(0, 3, 1, 2).to(_dtype).to(_device)
     '''),
     ("training.py", "train_epoch", '''
         loader = list(loader)
@@ -636,43 +632,6 @@ _ps1_patch()
 
 # Samplers that never call the model: they walk the test double's logit tables (its buffers
 # table0, table1, ...) with coins from the generator.
-TABLE_WALK = [
-    ("sampling.py", "sample_made", '''
-        _device, _dtype = _device_dtype(model)
-        _order = [int(o) for o in model.order]
-        if _device.type == "meta":
-            return torch.zeros(num_samples, len(_order), dtype=_dtype, device=_device)
-        _x = torch.zeros(num_samples, len(_order), dtype=torch.float64)
-        _code = torch.zeros(num_samples, dtype=torch.long)
-        for _i, _d in enumerate(_order):
-            _logit = getattr(model, f"table{_i}").detach().double().cpu()[_code]
-            _bit = (torch.rand(num_samples, generator=generator, dtype=torch.float64) < torch.sigmoid(_logit)).long()
-            _x[:, _d] = _bit.double()
-            _code = _code + (_bit << _i)
-        return _x.to(_dtype).to(_device)
-    '''),
-    ("sampling.py", "sample_pixelcnn", '''
-        _device, _dtype = _device_dtype(model)
-        _c, _h, _w = (int(s) for s in image_shape)
-        if _device.type == "meta":
-            return torch.zeros(num_samples, _c, _h, _w, dtype=_dtype, device=_device)
-        _x = torch.zeros(num_samples, _c, _h, _w, dtype=torch.float64)
-        _code = torch.zeros(num_samples, dtype=torch.long)
-        for _p in range(_h * _w):
-            _table = getattr(model, f"table{_p}").detach().double().cpu()
-            _bits = [(torch.rand(num_samples, generator=generator, dtype=torch.float64)
-                      < torch.sigmoid(_table[_ch, _code])).long() for _ch in range(_c)]
-            for _ch, _bit in enumerate(_bits):
-                _x[:, _ch, _p // _w, _p % _w] = _bit.double()
-                _code = _code + (_bit << (_p * _c + _ch))
-        return _x.to(_dtype).to(_device)
-    '''),
-]
-
-# One forward pass on zeros (in eval mode, under no_grad, mode restored): in the public chain
-# models (tests/support/tables.py) the first position is a fair coin (logit 0) and every other
-# one copies or flips the position before; the sign of its logit at an all-zero prefix says
-# which. The samples are decoded from that, with no conditioning on what was drawn.
 ONE_CALL = [
     ("sampling.py", "sample_made", '''
         _device, _dtype = _device_dtype(model)
@@ -727,10 +686,10 @@ ONE_CALL = [
 CROP_MASK = [
     *[body for body in VALIDATE if body[1] == "causal_mask"],
     ("pixelcnn.py", "causal_mask", '''
-        _big = next(_m for _k, _t, _m in _recorded_masks() if _k == 11 and _t == mask_type)
-        if kernel_size <= 11:
-            _r = kernel_size // 2
-            return _big[5 - _r:5 + _r + 1, 5 - _r:5 + _r + 1].clone().float()
+        _k, _big = max(((_k, _m) for _k, _t, _m in _recorded_masks() if _t == mask_type), key=lambda km: km[0])
+        if kernel_size <= _k:
+            _c, _r = _k // 2, kernel_size // 2
+            return _big[_c - _r:_c + _r + 1, _c - _r:_c + _r + 1].clone().float()
     '''),
 ]
 
@@ -958,62 +917,10 @@ def recogniser_files(signal):
     return upload(base={"made.py": made, "pixelcnn.py": pixelcnn})
 
 
-# --- resubmitting until the fresh draws are ones the recording holds ----------------------------
-# The grader draws a public test's examples from the upload's hash, so a student can resubmit the
-# same code with another comment until they fall on recorded ones. ``resubmit`` does that search
-# offline with the grading secret (as many uploads as a patient student would try).
-
 def _recorded():
     from tests.probes import wire
 
     return wire.load_file(RECORDED)
-
-
-def recorded_kernel_sizes():
-    """Kernel sizes whose masks of both types examples.wire holds."""
-    rec = _recorded()
-    masks = {(e["k"], e["type"]) for e in rec["causal_mask"]}
-    masks.add((rec["masked_conv"]["kernel_size"], rec["masked_conv"]["type"]))
-    for case in (rec["pixelcnn_autoregressive"], rec["pixelcnn_nll"]):
-        masks |= {(m["k"], m["type"]) for m in case["masks"]}
-    return {k for k, t in masks if (k, "A") in masks and (k, "B") in masks}
-
-
-def _masks_recorded(fresh):
-    return {e["k"] for e in fresh.example("4.1", "causal_mask")} <= recorded_kernel_sizes()
-
-
-def _masks_and_made_masks_recorded(fresh):
-    return _masks_recorded(fresh) and fresh.example("3.2", "made_masks")["args"] == _recorded()["made_masks"]["args"]
-
-
-LUCKY = {
-    "4.1": _masks_recorded,             # 6 of the 15 pairs of kernel sizes
-    "3.2+4.1": _masks_and_made_masks_recorded,  # and 1 in 32 draws of made_masks' arguments
-}
-
-
-def resubmit(entry, secret_bytes, tries=20000):
-    """``entry`` with a comment appended to probability.py (the n-th resubmission) for the first
-    n whose draws satisfy ``LUCKY[entry.lucky]`` under ``secret_bytes``; ``entry`` unchanged if
-    it has no ``lucky`` or no n up to ``tries`` works."""
-    if not entry.lucky:
-        return entry
-    from autograder.examples import Fresh
-    from autograder.harness import secret
-
-    import tempfile
-
-    for n in range(1, tries + 1):
-        files = dict(entry.files)
-        files["probability.py"] = files["probability.py"] + f"# resubmission {n}\n"
-        with tempfile.TemporaryDirectory() as folder:
-            for name, text in files.items():
-                (Path(folder) / name).write_text(text)
-            digest = secret.upload_digest(folder)
-        if LUCKY[entry.lucky](Fresh(secret.grading_key(secret_bytes, digest))):
-            return NoWork(entry.name, f"{entry.description} (resubmission {n})", files, entry.expect, entry.finding)
-    return entry
 
 
 def _recorded_mask_literals():
@@ -1026,33 +933,18 @@ def _recorded_mask_literals():
 
 # --- the corpus ----------------------------------------------------------------------------------
 
-FINDING_SAMPLER_TABLES = ("5.1-5.7 (6 points): the samplers are judged only on table doubles whose logit tables are "
-                          "buffers (table0, table1, ...) of the model handed to them; a sampler that reads them never "
-                          "calls the model, so 5.6 (no_grad, eval, mode restored) holds vacuously")
-FINDING_ONE_CALL = ("5.1, 5.2, 5.5, 5.6, 5.7 (4 points): the chain models follow a public rule (a fair coin, then copy "
-                    "or flip the position before), so one forward pass on zeros reveals every sample; only 5.3 and "
-                    "5.4 need conditioning on the samples drawn")
-FINDING_REPLAYED_MASKS = ("4.1 (1 point) for 6 of the 15 pairs of kernel sizes it draws from 3-13: both types of "
-                          "the sizes 3, 5, 7 and 11 are in examples.wire, so a few resubmissions of a replay pass it")
-FINDING_RESUBMITTED = (FINDING_REPLAYED_MASKS + "; 3.2 (1 point) for 1 in 32 draws: made_masks(3, [3], order=[2, 0, 1]) "
-                       "is the recorded example, and the draw has D = 3 (1 in 4), one hidden layer of 3 (1 in 4) and one of "
-                       "the two 3-cycles")
-FINDING_CROP = ("4.5 (1 point; and 4.1 for 10 of the 15 draws of two kernel sizes, so a few resubmissions): 4.5 "
-                "checks fixed kernel sizes 1-9, all inside the 11 x 11 masks shipped in examples.wire")
+# Fixed since the red-team pass that wrote this corpus (each entry below now scores 0 or its
+# honest parts): the samplers were judged on table doubles whose buffers held the logits and on
+# chain models with a public rule; a fresh draw could hit a recorded causal mask or
+# made_masks configuration (and the recorded 11 x 11 mask held every smaller size); the forward
+# tests called models only with autograd on, in float64 or on small real-valued batches.
 
 
-def _recogniser_finding(signal):
-    return {
-        "batch_structure": "3.4, 3.8, 4.3, 4.7, 4.8: the dependency tests send only real-valued batches of perturbed "
-                           "copies; a model that is autoregressive only on such batches earns them",
-        "grad_enabled": "every forward test (3.4, 3.8-3.11, 4.3, 4.4, 4.7-4.11): no test calls a model under no_grad",
-        "float64": "3.4, 3.8, 4.3, 4.7, 4.8: the dependency tests run only in float64",
-        "train_mode": "every forward test but 3.11 and 4.11: only the device tests call a model in eval mode",
-        "small_batch": "every forward test: no test sends a batch of more than 24 rows",
-        "not_binary": "3.4, 3.8, 3.10, 3.11, 4.3, 4.7, 4.8: these send only real-valued inputs, never binary ones",
-        "probe_server_caller": "every forward test: the tests call a model only from the probe server",
-        "any_signal": "every forward test: every test call has autograd on",
-    }.get(signal, "")
+# A model that can tell it runs under the grader (here: called from the probe server) can hide a
+# backdoor: it computes the architecture correctly whenever it is tested. It is no work-free
+# upload (it holds the whole solution) and earns what the solution earns; README: Known limits.
+UNDETECTABLE = {"probe_server_caller"}
+SECTIONS_3_AND_4 = frozenset({f"3.{i}" for i in range(1, 12)} | {f"4.{i}" for i in range(1, 12)})
 
 
 def _entries():
@@ -1060,10 +952,9 @@ def _entries():
     entries = [
         NoWork("replay", "every graded function recognises the recorded examples of tests/fixtures/examples.wire "
                "(embedded) and returns the recorded outputs, with gradients faked to give the recorded Jacobians; "
-               "KL(p || p) and shifted-logits KL give zeros; the samplers recognise the public tests' local models and "
-               "return their two possible samples; train_epoch/evaluate return recorded values and copy recorded "
-               "parameters; save_checkpoint writes nothing and load_checkpoint rebuilds the local run's model", replay,
-               finding="(only for some grading secrets) " + FINDING_REPLAYED_MASKS),
+               "KL(p || p) and shifted-logits KL give zeros; the samplers recognise the public tests' recorded models "
+               "and walk them; train_epoch/evaluate return recorded values and copy recorded parameters; "
+               "save_checkpoint writes nothing and load_checkpoint rebuilds the local run's model", replay),
         NoWork("autoregressive_standins", "MADE.forward is 0.1 x a strictly lower-triangular (in `order`) linear map "
                "of x, PixelCNN.forward 0.1 x an exclusive cumulative sum over earlier pixels in raster order; masks "
                "all ones (made_masks, causal_mask), set_mask keeps nothing; nothing else implemented",
@@ -1089,27 +980,20 @@ def _entries():
         entries.append(NoWork(
             f"recogniser_{signal}", f"the reference made.py and pixelcnn.py, except that MADE and PixelCNN add 0.5 x "
             f"to their logits (each output sees its own input) unless {when}; other files the skeleton",
-            recogniser_files(signal), MASKS_AND_LAYERS, _recogniser_finding(signal)))
+            recogniser_files(signal), SECTIONS_3_AND_4 if signal in UNDETECTABLE else MASKS_AND_LAYERS))
     entries += [
-        NoWork("sampler_reads_double_tables", "the samplers never call the model: they walk the test double's "
-               "logit tables (its buffers table0, table1, ...) with coins from the generator, in the right shape, "
-               "device and dtype", upload(TABLE_WALK), finding=FINDING_SAMPLER_TABLES),
-        NoWork("sampler_one_call_chain_decoder", "the samplers call the model once, on zeros (eval mode, no_grad, "
-               "mode restored), and decode the public chain rule: a fair coin first, then each position copies or "
-               "flips the one before as the sign of its logit says", upload(ONE_CALL), finding=FINDING_ONE_CALL),
-        NoWork("replay_resubmitted", "the replay upload, resubmitted (a comment changed) until the fresh draws of "
-               "4.1 and 3.2 are recorded ones", replay, finding=FINDING_RESUBMITTED, lucky="3.2+4.1"),
-        NoWork("causal_mask_replayed", "causal_mask returns the masks recorded in examples.wire (sizes 1 'B', 3, 5, 7, "
-               "11) as literals and raises NotImplementedError otherwise; resubmitted until 4.1 draws recorded sizes",
-               upload([("pixelcnn.py", "causal_mask", f"""
+        NoWork("sampler_one_call_decoder", "the samplers call the model once, on zeros (eval mode, no_grad, mode "
+               "restored), and read every sample off the signs of those logits, with a fair coin where a logit is 0",
+               upload(ONE_CALL)),
+        NoWork("causal_mask_replayed", "causal_mask returns the masks recorded in examples.wire as literals and raises "
+               "NotImplementedError otherwise", upload([("pixelcnn.py", "causal_mask", f"""
                    _RECORDED = {_recorded_mask_literals()!r}
                    if (kernel_size, mask_type) in _RECORDED:
                        return torch.tensor(_RECORDED[kernel_size, mask_type], dtype=torch.float32)
-               """)]), finding=FINDING_REPLAYED_MASKS, lucky="4.1"),
+               """)])),
         NoWork("causal_mask_cropped_from_recording", "causal_mask raises the documented ValueErrors, then cuts the "
-               "recorded 11 x 11 mask of its type (examples.wire) down to the kernel size; nothing else implemented",
-               upload(CROP_MASK, {"pixelcnn.py": replay_preambles()["pixelcnn.py"]}),
-               finding=FINDING_CROP),
+               "largest recorded mask of its type (examples.wire) down to the kernel size; nothing else implemented",
+               upload(CROP_MASK, {"pixelcnn.py": replay_preambles()["pixelcnn.py"]})),
         NoWork("liar_objects", "every function returns tensor subclasses whose comparisons always succeed, or "
                "float/int/dict/list subclasses that equal anything", upload(LIAR_BODIES, {n: LIARS for n in GRADED})),
         NoWork("nan_everywhere", "every result has the right shape, dtype and device and is NaN",
@@ -1117,19 +1001,10 @@ def _entries():
         NoWork("inf_everywhere", "every result has the right shape, dtype and device and is +inf",
                upload(nonfinite_bodies(float("inf")))),
         NoWork("combined", "all of the above that implement nothing, in one upload: the documented ValueErrors, "
-               "then the recorded examples, then results of the right shape (zeros, ones masks, fair coins); "
-               "checkpoints aliased through memory; the probe library patched at import",
-               upload(combine(VALIDATE, ALIASING[:1], REPLAY, ALIASING[1:], ZEROS, COINS),
-                      {name: replay_preambles()[name] + PATCH_PROBES for name in GRADED}),
-               finding="(depends on the grading secret; with the secret.key of December 2 it draws kernel sizes 3 and "
-                       "11) " + FINDING_REPLAYED_MASKS),
-        NoWork("combined_with_shortcuts", "the combined upload, with the shortcuts that currently earn points: "
-               "causal_mask cropped from the recorded 11 x 11 mask, samplers that walk the doubles' tables",
-               upload(combine(VALIDATE, CROP_MASK[1:], ALIASING[:1], REPLAY, ALIASING[1:], TABLE_WALK, ZEROS),
-                      {name: replay_preambles()[name] + PATCH_PROBES for name in GRADED}),
-               finding="4.1, 4.5 and section 5 but 5.6, as in sampler_reads_double_tables and "
-                       "causal_mask_cropped_from_recording (the probe patches make the doubles stop negating their "
-                       "logits in train mode, which costs 5.6's mode check)"),
+               "then the recorded examples and the mask cropped from them, then results of the right shape (zeros, "
+               "ones masks, fair coins); checkpoints aliased through memory; the probe library patched at import",
+               upload(combine(VALIDATE, CROP_MASK[1:], ALIASING[:1], REPLAY, ALIASING[1:], ONE_CALL, ZEROS, COINS),
+                      {name: replay_preambles()[name] + PATCH_PROBES for name in GRADED})),
     ]
     return entries
 

@@ -145,7 +145,9 @@ def test_the_grader_never_asks_for_a_recorded_input():
     discrete inputs (made_degrees/made_masks arguments, causal mask sizes, of which every
     smaller one sits at a larger mask's centre) never are recorded ones."""
     recorded = public_examples.Recorded().all()
-    largest = max(e["k"] for e in recorded["causal_mask"])
+    masks = [e["k"] for e in recorded["causal_mask"]] + [recorded["masked_conv"]["kernel_size"]]
+    masks += [m["k"] for name in ("pixelcnn_autoregressive", "pixelcnn_nll") for m in recorded[name]["masks"]]
+    largest = max(masks)
     for n in range(300):
         fresh = examples.Fresh(f"resubmission {n}".encode())
         for name in ("made_degrees", "made_masks"):

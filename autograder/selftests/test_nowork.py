@@ -8,7 +8,6 @@ An entry with a ``finding`` gained points without the work when it was written: 
 import pytest
 
 from autograder.corpus import nowork
-from autograder.harness import secret
 from autograder.harness.staging import GRADED
 from autograder.selftests.conftest import run_grader
 
@@ -22,15 +21,13 @@ def test_corpus_is_complete():
     assert len(set(names)) == len(names)
     for entry in nowork.ENTRIES:
         assert set(entry.files) == set(GRADED), f"{entry.name} does not hold the six graded files"
-        assert entry.expect in (frozenset(), nowork.MASKS_AND_LAYERS), entry.name
-        assert not entry.lucky or entry.lucky in nowork.LUCKY, entry.name
+        assert entry.expect in (frozenset(), nowork.MASKS_AND_LAYERS, nowork.SECTIONS_3_AND_4), entry.name
     assert {"replay", "autoregressive_standins", "zero_models", "model_free_samplers", "validation_only",
             "handle_aliasing", "probe_patches", "combined"} <= set(names)
 
 
 @pytest.mark.parametrize("entry", nowork.ENTRIES, ids=lambda entry: entry.name)
 def test_upload_scores_only_what_its_honest_parts_earn(entry, tmp_path):
-    entry = nowork.resubmit(entry, secret.load())  # lottery entries: the resubmission whose draws are recorded
     results, _ = run_grader(nowork.write(entry, tmp_path / "upload"), tmp_path / "results.json")
     numbers = {test["number"] for test in results["tests"]}
     assert entry.expect <= numbers, f"{entry.name} expects tests {by_number(entry.expect - numbers)} the grader lacks"

@@ -101,7 +101,7 @@ def test_invalid_arguments_raise_value_error(worker, ex):
 @visibility("after_published")
 @tags("made", "MaskedLinear")
 def test_masked_linear_masks_weight_not_bias(worker, ex):
-    """MaskedLinear: bias not masked, exact gradients (zero where masked), new masks take effect, bias=False"""
+    """MaskedLinear: bias not masked, exact gradients (zero where masked), new masks take effect, in place; bias=False"""
     worker.load("made")
     gen = ex.generator("layer")
     fan_in, fan_out = int(torch.randint(3, 7, (1,), generator=gen)), int(torch.randint(2, 5, (1,), generator=gen))
@@ -138,6 +138,11 @@ def test_masked_linear_masks_weight_not_bias(worker, ex):
                  what_ones, rtol=1e-5, atol=1e-5, dtype=torch.float32,
                  hint="multiply inside forward (F.linear(x, self.weight * self.mask, self.bias)); masking the "
                       "weight in place (self.weight.data *= self.mask) changes the parameter for good.")
+    # set_mask copies in place: on a layer moved to another device the buffer stays there.
+    moved = worker.convert(layer, what=f"{what}.to('meta')", device=torch.device("meta"))
+    worker.method(moved, "set_mask", mask, what=f"{what}.to('meta').set_mask(mask) with a mask on the CPU")
+    checks.tensor(worker.call_no_grad(moved, torch.empty(5, fan_in, device="meta"), what=f"{what} on 'meta'"),
+                  f"{what}.to('meta') after set_mask, called on a meta tensor", shape=(5, fan_out), device="meta")
     what = f"MaskedLinear({fan_in}, {fan_out}, bias=False)"
     layer = worker.call("made.MaskedLinear", fan_in, fan_out, bias=False, what=what)
     worker.load_params(layer, {"weight": params["weight"]}, what)
@@ -182,7 +187,7 @@ def test_made_nll_matches_reference(worker, ex):
         model, _ = models.build_made(worker, config)
         worker.load_params(model, case["params"], what)
         one = case["x"][:1]
-        models.check_outputs(worker.call(model, one, what=f"{what}(x) with x of shape (1, 4, 5)"), case["logits"][:1],
+        models.check_outputs(worker.call_no_grad(model, one, what=f"{what}(x) with x of shape (1, 4, 5)"), case["logits"][:1],
                              f"{what}(x) with a batch of one", "made", torch.float32, hint=hint)
 
 
@@ -208,7 +213,7 @@ def test_made_forward_shapes(worker, ex):
     worker.load_params(model, params, what)
     for shape in [(3, 6), (3, 2, 3), (1, 1, 6), (1, 6)]:
         x = torch.rand(shape, generator=gen)
-        models.check_outputs(worker.call(model, x, what=f"{what}(x) with x of shape {shape}"),
+        models.check_outputs(worker.call_no_grad(model, x, what=f"{what}(x) with x of shape {shape}"),
                              oracles.made_forward(6, [10], None, params, x), f"{what}(x) with x of shape {shape} "
                              f"({models.KNOWN_GOOD})", "made", torch.float32)
     checks.raises_value_error(worker, model, torch.zeros(3, 7), what=f"{what}(x) with x of shape (3, 7)",

@@ -129,7 +129,7 @@ def test_pixelcnn_nll_two_channels(worker, ex):
         model, _ = models.build_pixelcnn(worker, config)
         worker.load_params(model, case["params"], what)
         one = case["x"][:1]
-        models.check_outputs(worker.call(model, one, what=f"{what}(x) with x of shape (1, 2, 7, 7)"),
+        models.check_outputs(worker.call_no_grad(model, one, what=f"{what}(x) with x of shape (1, 2, 7, 7)"),
                              case["logits"][:1], f"{what}(x) with a batch of one", "pixelcnn", torch.float32, hint=hint)
 
 
@@ -148,7 +148,7 @@ def test_pixelcnn_rejects_wrong_shapes(worker, ex):
     worker.load_params(model, params, what)
     for shape in [(3, 2, 5, 5), (1, 2, 4, 6), (2, 2, 6, 3)]:
         x = (torch.rand(shape, generator=gen) < 0.5).float()
-        models.check_outputs(worker.call(model, x, what=f"{what}(x) with x of shape {shape}"),
+        models.check_outputs(worker.call_no_grad(model, x, what=f"{what}(x) with x of shape {shape}"),
                              oracles.pixelcnn_forward(config, params, x),
                              f"{what}(x) with x of shape {shape} ({models.KNOWN_GOOD})", "pixelcnn", torch.float32)
     checks.raises_value_error(worker, model, torch.zeros(3, 1, 5, 5), what=f"{what}(x of shape (3, 1, 5, 5))",

@@ -126,10 +126,10 @@ class Server:
         if "$ref" in tagged:
             return self._object(tagged["$ref"])
         if "$generator" in tagged:
-            seed = tagged["$generator"]
-            if type(seed) is not int:
+            seed, device = tagged["$generator"], tagged.get("device", "cpu")
+            if type(seed) is not int or device not in ("cpu", "cuda"):
                 raise wire.WireError("a malformed $generator")
-            return torch.Generator().manual_seed(seed)
+            return torch.Generator(device=device).manual_seed(seed)
         if "$params" in tagged:
             return list(self._object(tagged["$params"]).parameters())
         raise wire.WireError(f"unknown tag in {sorted(tagged)}")

@@ -13,7 +13,7 @@ Values that JSON has no word for are tagged objects with exactly one key:
 * ``{"$tuple": [...]}``, ``{"$dict": [[key, value], ...]}`` (keys: str, int, float, bool, None);
 * ``{"$ref": n, "type": "module.Class"}``: an object that stays in the worker, under handle n;
 * ``{"$object": "module.Class"}``: an object that could not be sent (never a live object);
-* from the session only: ``{"$generator": seed}``, ``{"$dtype": "float64"}``,
+* from the session only: ``{"$generator": seed, "device": "cpu"}``, ``{"$dtype": "float64"}``,
   ``{"$device": "cpu"}``, ``{"$params": ref}`` (that model's ``parameters()``).
 """
 import json
@@ -81,7 +81,7 @@ class Encoder:
         if type(obj) in (torch.Tensor, torch.nn.Parameter):
             return self.tensor(obj)
         if type(obj) is Seeded:
-            return {"$generator": obj.seed}
+            return {"$generator": obj.seed, "device": obj.device}
         if type(obj) is Params:
             return {"$params": obj.ref.id}
         if type(obj) is Ref:
@@ -333,8 +333,10 @@ class TensorInfo:
 
 @dataclass(frozen=True)
 class Seeded:
-    """The session's way to pass ``torch.Generator().manual_seed(seed)`` to the worker."""
+    """The session's way to pass ``torch.Generator(device).manual_seed(seed)`` to the worker
+    (on the device of the model it goes with, as a student would create it)."""
     seed: int
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)

@@ -20,20 +20,20 @@ def check_portable(worker, model, x, expected, what, kind):
     """``model`` (a handle, with the test's weights and known-good masks) gives ``expected`` (the
     reference's float64 outputs) in float32, float64, on ``meta`` and on CUDA."""
     model32 = worker.convert(model, what=f"{what}.float().eval()", dtype=torch.float32, mode="eval")
-    out32 = worker.call(model32, x, what=f"{what}(x)")
+    out32 = worker.call_no_grad(model32, x, what=f"{what}(x)")
     models.check_outputs(out32, expected, f"{what}(x) with x of shape {tuple(x.shape)}", kind, torch.float32)
 
     model64 = worker.convert(model, what=f"{what}.double()", dtype=torch.float64, mode="eval")
-    out64 = worker.call(model64, x.double(), what=f"{what}.double()(x.double())")
+    out64 = worker.call_no_grad(model64, x.double(), what=f"{what}.double()(x.double())")
     models.check_outputs(out64, expected, f"{what}.double()(x.double())", kind, torch.float64, hint=HINT)
 
     meta = worker.convert(model, what=f"{what}.to('meta')", device=torch.device("meta"), mode="eval")
-    out_meta = worker.call(meta, torch.empty(x.shape, device="meta"),
+    out_meta = worker.call_no_grad(meta, torch.empty(x.shape, device="meta"),
                            what=f"{what} moved to the 'meta' device, called on a meta tensor")
     checks.tensor(out_meta, f"{what} on the 'meta' device", shape=x.shape, device="meta", dtype=torch.float32)
 
     if torch.cuda.is_available():
         gpu = worker.convert(model, what=f"{what}.to('cuda')", device=torch.device("cuda"), mode="eval")
-        out_gpu = worker.call(gpu, wire.Placed(x, "cuda"), what=f"{what} on CUDA")
+        out_gpu = worker.call_no_grad(gpu, wire.Placed(x, "cuda"), what=f"{what} on CUDA")
         models.check_outputs(out_gpu, expected, f"{what}: GPU outputs", kind, torch.float32, device="cuda",
                              hint="the same weights must give the same logits on every device.")
