@@ -60,6 +60,18 @@ def jacobian(fn, x):
     return torch.stack(rows).detach()
 
 
+def in_use(gen, forward, example_shape, rows=64):
+    """Batches like those a model meets outside the tests, with ``forward``'s outputs for them:
+    ``rows`` binary examples (as data and samples are) and ``rows`` real-valued ones, all
+    float32. A float32 copy of the model in eval mode under ``no_grad`` must give these
+    outputs, so a model cannot get them right by waiting for a sign that it is measured
+    (autograd, float64, train mode, a small batch, perturbed copies, values that are not 0/1)."""
+    batches = [(torch.rand(rows, *example_shape, generator=gen) < 0.5).float(),
+               torch.rand(rows, *example_shape, generator=gen)]
+    # 16 rows at a time: a float64 convolution of 64 images of 28 x 28 would hold ~80 MB at once
+    return [{"x": x, "out": torch.cat([forward(part.double()).detach() for part in x.split(16)])} for x in batches]
+
+
 # --- cases shared by public and hidden tests ---------------------------------------------------
 
 def made_case(gen, ref, input_dim, hidden_sizes, order, draws=3, base_rows=8):
@@ -73,9 +85,8 @@ def made_case(gen, ref, input_dim, hidden_sizes, order, draws=3, base_rows=8):
         params = tables.random_params(shapes, gen)
         x = perturbed_batch(gen, base_rows, (input_dim,), steps)
         forward = lambda inputs: ref.made_forward(input_dim, hidden_sizes, order, params, inputs)  # noqa: E731
-        plain = (torch.rand(64, input_dim, generator=gen) < 0.5).double()
         cases.append({"params": params, "x": x, "out": forward(x).detach(), "jacobian": jacobian(forward, x),
-                      "x_plain": plain, "out_plain": forward(plain).detach()})
+                      "in_use": in_use(gen, forward, (input_dim,))})
     return {"config": {"input_dim": input_dim, "hidden_sizes": list(hidden_sizes), "order": list(order)},
             "draws": cases, "masks": ref.made_masks(input_dim, hidden_sizes, order)}
 
@@ -91,9 +102,8 @@ def pixelcnn_case(gen, ref, image_shape, hidden, layers, kernel, draws=3, base_r
         params = tables.random_params(shapes, gen)
         x = perturbed_batch(gen, base_rows, tuple(image_shape), raster)
         forward = lambda inputs: ref.pixelcnn_forward(config, params, inputs)  # noqa: E731
-        plain = (torch.rand(32, *image_shape, generator=gen) < 0.5).double()
         cases.append({"params": params, "x": x, "out": forward(x).detach(), "jacobian": jacobian(forward, x),
-                      "x_plain": plain, "out_plain": forward(plain).detach()})
+                      "in_use": in_use(gen, forward, tuple(image_shape), rows=32)})
     return {"config": config, "image_shape": list(image_shape), "draws": cases, "masks": pixelcnn_masks(ref, kernel)}
 
 
@@ -112,11 +122,13 @@ def nll_case(gen, ref, model, config, input_shape, scale=1.5):
     params = {name: p.float() for name, p in tables.random_params(shapes, gen, std=scale).items()}
     x = (torch.rand(input_shape, generator=gen) < 0.4).float()
     if model == "made":
-        logits = ref.made_forward(config["input_dim"], config["hidden_sizes"], config["order"], params, x)
+        forward = lambda inputs: ref.made_forward(config["input_dim"], config["hidden_sizes"],  # noqa: E731
+                                                  config["order"], params, inputs)
     else:
-        logits = ref.pixelcnn_forward(config, params, x)
+        forward = lambda inputs: ref.pixelcnn_forward(config, params, inputs)  # noqa: E731
+    logits = forward(x)
     return {"model": model, "config": config, "params": params, "x": x, "logits": logits.double(),
-            "nll": ref.nll(logits, x).double()}
+            "nll": ref.nll(logits, x).double(), "in_use": in_use(gen, forward, tuple(input_shape[1:]))}
 
 
 # --- models for the samplers: parities that show every wrong sampler ----------------------------

@@ -100,7 +100,9 @@ class MADE(nn.Module):
     :func:`made_masks`; output ``d`` depends only on the inputs generated before ``d`` in
     ``order``. Attributes: ``input_dim``, ``hidden_sizes`` (a list) and ``order`` (a
     LongTensor, ``range(input_dim)`` by default). Outputs follow the parameters' dtype and
-    device (``model.double()`` gives float64 logits).
+    device (``model.double()`` gives float64 logits), and they are the same function of ``x``
+    for every batch (binary or real-valued, of any size), in train and eval mode, with or
+    without autograd.
     """
 
     def __init__(self, input_dim, hidden_sizes=(512,), order=None):

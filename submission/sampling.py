@@ -8,8 +8,8 @@ logit the model computes from the positions drawn so far:
 They rely only on ``model(x)`` (and ``model.input_dim``, ``model.order`` for MADE), take all
 randomness from ``generator`` (never from torch's global generator, unless ``generator`` is
 None), call the model in eval mode (``model.eval()``) under ``torch.no_grad()``, return samples
-on the device and in the dtype of the model's parameters, and restore the model's train/eval
-mode afterwards.
+(every entry 0. or 1.) on the device and in the dtype of the model's parameters, and restore the
+model's train/eval mode afterwards.
 """
 import torch
 

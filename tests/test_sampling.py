@@ -33,7 +33,7 @@ def test_sample_made_follows_order_and_conditions(worker, ex):
     model = worker.double("ParityMADE", e["order"], e["subsets"], e["signs"])
     size = len(e["order"])
     what = f"sample_made(model, 64, generator) for a model of {size} variables with order={e['order']}"
-    out = checks.with_data(sampling.sample_made(model, 64, Seeded(ex.seed("sampler")), what=what), what,
+    out = checks.samples(sampling.sample_made(model, 64, Seeded(ex.seed("sampler")), what=what), what,
                            shape=(64, size))
     check_samples(out, doubles.ParityMADE(e["order"], e["subsets"], e["signs"]), what,
                   "loop i over range(D), run the model on the samples so far, and set only position model.order[i] "
@@ -51,7 +51,7 @@ def test_sample_pixelcnn_raster_order_conditions(worker, ex):
     shape = tuple(e["image_shape"])
     model = worker.double("ParityPixelCNN", shape, e["subsets"], e["signs"])
     what = f"sample_pixelcnn(model, 64, {shape}, generator) (pixels in raster order, both channels drawn together)"
-    out = checks.with_data(sampling.sample_pixelcnn(model, 64, shape, Seeded(ex.seed("sampler")), what=what), what,
+    out = checks.samples(sampling.sample_pixelcnn(model, 64, shape, Seeded(ex.seed("sampler")), what=what), what,
                            shape=(64, *shape))
     check_samples(out, doubles.ParityPixelCNN(shape, e["subsets"], e["signs"]), what,
                   "for each row r, for each column c: run the model on the current samples and set x[:, :, r, c] "

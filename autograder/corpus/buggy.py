@@ -259,6 +259,16 @@ BUGS = [
         "        return self.net(x.reshape(x.shape[0], self.input_dim)).reshape(x.shape)\n",
         "        x = x.float()\n        return self.net(x.reshape(x.shape[0], self.input_dim)).reshape(x.shape)\n",
         "MADE.forward casts x to float32: fails for a float64 model"),
+    Bug("made_dropout_in_train_mode", "made.py",
+        "        return self.net(x.reshape(x.shape[0], self.input_dim)).reshape(x.shape)\n",
+        "        h = x.reshape(x.shape[0], self.input_dim)\n"
+        "        for layer in self.net:\n"
+        "            h = layer(h)\n"
+        "            if isinstance(layer, nn.ReLU):\n"
+        "                h = nn.functional.dropout(h, 0.1, self.training)  # regularisation\n"
+        "        return h.reshape(x.shape)\n",
+        "MADE.forward adds dropout after each ReLU in train mode: the outputs are another (random) function "
+        "while training"),
     Bug("set_mask_assigns", "made.py",
         "        with torch.no_grad():\n            self.mask.copy_(mask)\n",
         "        self.mask = mask.float()\n",
@@ -313,6 +323,14 @@ BUGS = [
     Bug("pixelcnn_forward_casts_float32", "pixelcnn.py",
         "        return self.net(x)\n", "        return self.net(x.float())\n",
         "PixelCNN.forward casts x to float32: fails for a float64 model"),
+    Bug("pixelcnn_dropout_in_train_mode", "pixelcnn.py",
+        "        return self.net(x)\n",
+        "        for layer in self.net:\n"
+        "            x = layer(x)\n"
+        "            if isinstance(layer, nn.ReLU):\n"
+        "                x = nn.functional.dropout2d(x, 0.1, self.training)  # regularisation\n"
+        "        return x\n",
+        "PixelCNN.forward adds channel dropout after each ReLU in train mode"),
     # --- sampling.py ---------------------------------------------------------------------------
     Bug("sample_ignores_earlier", "sampling.py",
         "probs = torch.sigmoid(model(x)[:, d])", "probs = torch.sigmoid(model(torch.zeros_like(x))[:, d])",
@@ -342,6 +360,14 @@ BUGS = [
         "            for r in range(height):\n                for c in range(width):\n",
         "            for c in range(width):\n                for r in range(height):\n",
         "draws pixels column by column instead of in raster order"),
+    Bug("sample_returns_probabilities", "sampling.py",
+        "x[:, d] = (_uniform(num_samples, probs, generator) < probs).to(dtype)",
+        "x[:, d] = probs.to(dtype)",
+        "sample_made stores each position's probability instead of a draw from it"),
+    Bug("sample_pixelcnn_returns_probabilities", "sampling.py",
+        "x[:, :, r, c] = (_uniform((num_samples, channels), probs, generator) < probs).to(dtype)",
+        "x[:, :, r, c] = probs.to(dtype)",
+        "sample_pixelcnn stores each pixel's probability instead of a draw from it"),
     Bug("sample_threshold_not_random", "sampling.py",
         "x[:, :, r, c] = (_uniform((num_samples, channels), probs, generator) < probs).to(dtype)",
         "x[:, :, r, c] = (probs > 0.5).to(dtype)",
@@ -504,21 +530,22 @@ BUGS = [
 ]
 
 
-def render(bug):
-    """``{file name: source}`` of the six graded files with ``bug`` applied."""
+def render(edit):
+    """``{file name: source}`` of the six graded files with ``edit`` applied: a :class:`Bug` or a
+    correct variant (``autograder/corpus/correct.py``), each one file's ``(old, new)`` edits."""
     files = {name: (SOLUTION / name).read_text() for name in GRADED}
-    source = files[bug.file]
-    for old, new in ((bug.old, bug.new), *bug.more):
+    source = files[edit.file]
+    for old, new in ((edit.old, edit.new), *edit.more):
         if source.count(old) != 1:
-            raise ValueError(f"bug {bug.name}: the edit's text occurs {source.count(old)} times in {bug.file}")
+            raise ValueError(f"{edit.name}: the edit's text occurs {source.count(old)} times in {edit.file}")
         source = source.replace(old, new)
-    files[bug.file] = source
+    files[edit.file] = source
     return files
 
 
-def write(bug, dest):
+def write(edit, dest):
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    for name, source in render(bug).items():
+    for name, source in render(edit).items():
         (dest / name).write_text(source)
     return dest

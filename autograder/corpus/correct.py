@@ -17,9 +17,8 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
-from .buggy import GRADED, SECTION_OF, SOLUTION
+from .buggy import GRADED, SECTION_OF, SOLUTION, render, write
 
 
 @dataclass(frozen=True)
@@ -625,27 +624,6 @@ VARIANTS = [
                    "        scheduler.load_state_dict(scheduler_state)\n"
                    "    return epoch\n"),)),
 ]
-
-
-def render(variant):
-    """``{file name: source}`` of the six graded files with ``variant``'s edits applied."""
-    files = {name: (SOLUTION / name).read_text() for name in GRADED}
-    source = files[variant.file]
-    for old, new in ((variant.old, variant.new), *variant.more):
-        if source.count(old) != 1:
-            raise ValueError(f"variant {variant.name}: the edit's text occurs {source.count(old)} times in "
-                             f"{variant.file}")
-        source = source.replace(old, new)
-    files[variant.file] = source
-    return files
-
-
-def write(variant, dest):
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    for name, source in render(variant).items():
-        (dest / name).write_text(source)
-    return dest
 
 
 def main(argv=None):

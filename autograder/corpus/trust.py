@@ -6,6 +6,8 @@ frames on the channel, importing or reading the tests, oracles and solution, wal
 for test data, patching the probe library, outliving a test to answer another one, or
 escaping the worker's clean-up. Graded by ``test_adversarial.py`` like the other attacks.
 """
+from tests.support.client import WALL_LIMIT_S
+
 from . import buggy
 from .adversarial import Attack, in_function, prepend, skeleton, solution
 
@@ -253,7 +255,9 @@ def _attacks():
                {3: "less"}),
         Attack("hang_at_import_everywhere", "every module sleeps forever at import",
                {name: prepend(skeleton(name), "import time\nwhile True:\n    time.sleep(1)\n") for name in GRADED_FILES},
-               {s: "zero" for s in range(1, 7)}, base="skeleton", max_seconds=120),
+               # each module hangs once, for the wall-clock backstop; later tests fail fast
+               {s: "zero" for s in range(1, 7)}, base="skeleton",
+               max_seconds=len(GRADED_FILES) * WALL_LIMIT_S + 60),
     ]
     for kind, data in GARBAGE.items():
         # gaussian_kl alone misbehaves: its two tests fail, every other test keeps its points.

@@ -66,7 +66,9 @@ class PixelCNN(nn.Module):
 
     ``self.net``: ``MaskedConv2d('A', C, h, k)``, ReLU, ``num_layers`` × [``MaskedConv2d('B',
     h, h, k)``, ReLU], ``MaskedConv2d('B', h, h, 1)``, ReLU, ``MaskedConv2d('B', h, C, 1)``.
-    Outputs follow the parameters' dtype and device (``model.double()`` gives float64 logits).
+    Outputs follow the parameters' dtype and device (``model.double()`` gives float64 logits),
+    and they are the same function of ``x`` for every batch (binary or real-valued, of any
+    size), in train and eval mode, with or without autograd.
     """
 
     def __init__(self, in_channels=1, hidden_channels=64, num_layers=5, kernel_size=7):

@@ -88,7 +88,10 @@ def test_invalid_arguments_raise_value_error(worker, ex):
                                    f"({fan_out}, {fan_in})")
     params = tables.random_params({"weight": (fan_out, fan_in), "bias": (fan_out,)}, gen, dtype=torch.float32)
     mask = (torch.rand(fan_out, fan_in, generator=gen) < 0.5).float()
-    mask[torch.arange(fan_out), torch.randint(0, fan_in, (fan_out,), generator=gen)] = 1.0  # no row all zero
+    # every row keeps one input and masks another, so a forward that ignores the mask shows
+    kept = torch.randint(0, fan_in, (fan_out,), generator=gen)
+    mask[torch.arange(fan_out), kept] = 1.0
+    mask[torch.arange(fan_out), (kept + torch.randint(1, fan_in, (fan_out,), generator=gen)) % fan_in] = 0.0
     worker.load_params(layer, params, what)
     worker.method(layer, "set_mask", mask, what=f"{what}.set_mask(mask of shape ({fan_out}, {fan_in}))")
     x = torch.randn(3, fan_in, generator=gen)
@@ -181,14 +184,7 @@ def test_made_nll_matches_reference(worker, ex):
     with checks.preface(models.made_mask_note(worker, config, oracles.made_masks(**config))):
         hint = ("flatten x to (B, D), run self.net and reshape the logits back to x's shape; with the same weights, "
                 "wrong masks or degrees give different logits.")
-        logits, what = models.check_logits(worker, case, hint)
-        checks.close(oracles.nll(checks.with_data(logits, what), case["x"]), case["nll"],
-                     f"NLL of {what} on the reference inputs", rtol=1e-4, atol=1e-3, dtype=torch.float64)
-        model, _ = models.build_made(worker, config)
-        worker.load_params(model, case["params"], what)
-        one = case["x"][:1]
-        models.check_outputs(worker.call_no_grad(model, one, what=f"{what}(x) with x of shape (1, 4, 5)"), case["logits"][:1],
-                             f"{what}(x) with a batch of one", "made", torch.float32, hint=hint)
+        models.check_nll(worker, case, hint, oracles.nll)
 
 
 @weight(0.5)
@@ -216,6 +212,8 @@ def test_made_forward_shapes(worker, ex):
         models.check_outputs(worker.call_no_grad(model, x, what=f"{what}(x) with x of shape {shape}"),
                              oracles.made_forward(6, [10], None, params, x), f"{what}(x) with x of shape {shape} "
                              f"({models.KNOWN_GOOD})", "made", torch.float32)
+    models.check_in_use(worker, model, examples.in_use(gen, lambda x: oracles.made_forward(6, [10], None, params, x),
+                                                       (2, 3)), f"{what} with {models.KNOWN_GOOD}", "made")
     checks.raises_value_error(worker, model, torch.zeros(3, 7), what=f"{what}(x) with x of shape (3, 7)",
                               rule="7 values per example do not match input_dim = 6")
 
@@ -230,10 +228,10 @@ def test_made_device_portability(worker, ex):
     gen = ex.generator("weights")
     order = examples.random_order(gen, 8)
     config = {"input_dim": 8, "hidden_sizes": [16, 16], "order": order}
-    model, what = models.build_made(worker, config)
-    worker.load_buffers(model, oracles.made_mask_buffers(8, [16, 16], order), f"{what} with {models.KNOWN_GOOD}")
-    params = tables.random_params(oracles.made_param_shapes(8, [16, 16]), gen, dtype=torch.float32)
-    worker.load_params(model, params, what)
+    model, what, params = models.known_good(worker, config, oracles.made_mask_buffers(8, [16, 16], order),
+                                              oracles.made_param_shapes(8, [16, 16]), gen)
     x = torch.rand(5, 8, generator=gen)
     devices.check_portable(worker, model, x, oracles.made_forward(8, [16, 16], order, params, x),
                            f"{what} with {models.KNOWN_GOOD}", "made")
+    models.check_in_use(worker, model, examples.in_use(gen, lambda x: oracles.made_forward(8, [16, 16], order, params, x),
+                                                       (8,)), f"{what} with {models.KNOWN_GOOD}", "made")

@@ -10,7 +10,7 @@ from gradescope_utils.autograder_utils.decorators import number, tags, visibilit
 from hypothesis import given, settings, strategies as st
 
 from autograder import examples, oracles
-from tests.support import autoregressive, checks, devices, models, tables
+from tests.support import autoregressive, checks, devices, models
 
 MASK_RULE = "rows above the centre are 1, the centre row is 1 left of the centre, the centre is 1 only for 'B'"
 
@@ -123,14 +123,7 @@ def test_pixelcnn_nll_two_channels(worker, ex):
                              [int(torch.randint(24, 49, (1,), generator=gen)), 2, 7, 7])
     with checks.preface(models.pixelcnn_mask_note(worker, examples.pixelcnn_masks(examples.OracleReference, 3))):
         hint = "every MaskedConv2d must convolve with weight * mask and padding kernel_size // 2."
-        logits, what = models.check_logits(worker, case, hint)
-        checks.close(oracles.nll(checks.with_data(logits, what), case["x"]), case["nll"],
-                     f"NLL of {what} on the reference inputs", rtol=1e-4, atol=1e-3, dtype=torch.float64)
-        model, _ = models.build_pixelcnn(worker, config)
-        worker.load_params(model, case["params"], what)
-        one = case["x"][:1]
-        models.check_outputs(worker.call_no_grad(model, one, what=f"{what}(x) with x of shape (1, 2, 7, 7)"),
-                             case["logits"][:1], f"{what}(x) with a batch of one", "pixelcnn", torch.float32, hint=hint)
+        models.check_nll(worker, case, hint, oracles.nll)
 
 
 @weight(0.5)
@@ -142,15 +135,15 @@ def test_pixelcnn_rejects_wrong_shapes(worker, ex):
     worker.load("pixelcnn")
     gen = ex.generator("weights")
     config = {"in_channels": 2, "hidden_channels": 4, "num_layers": 1, "kernel_size": 3}
-    model, what = models.build_pixelcnn(worker, config)
-    worker.load_buffers(model, oracles.pixelcnn_mask_buffers(**config), f"{what} with {models.KNOWN_GOOD}")
-    params = tables.random_params(oracles.pixelcnn_param_shapes(**config), gen, dtype=torch.float32)
-    worker.load_params(model, params, what)
+    model, what, params = models.known_good(worker, config, oracles.pixelcnn_mask_buffers(**config),
+                                              oracles.pixelcnn_param_shapes(**config), gen)
     for shape in [(3, 2, 5, 5), (1, 2, 4, 6), (2, 2, 6, 3)]:
         x = (torch.rand(shape, generator=gen) < 0.5).float()
         models.check_outputs(worker.call_no_grad(model, x, what=f"{what}(x) with x of shape {shape}"),
                              oracles.pixelcnn_forward(config, params, x),
                              f"{what}(x) with x of shape {shape} ({models.KNOWN_GOOD})", "pixelcnn", torch.float32)
+    models.check_in_use(worker, model, examples.in_use(gen, lambda x: oracles.pixelcnn_forward(config, params, x),
+                                                       (2, 5, 4)), f"{what} with {models.KNOWN_GOOD}", "pixelcnn")
     checks.raises_value_error(worker, model, torch.zeros(3, 1, 5, 5), what=f"{what}(x of shape (3, 1, 5, 5))",
                               rule="x has 1 channel but the model expects 2")
     checks.raises_value_error(worker, model, torch.zeros(2, 5, 5), what=f"{what}(x of shape (2, 5, 5))",
@@ -166,10 +159,11 @@ def test_pixelcnn_device_portability(worker, ex):
     worker.load("pixelcnn")
     gen = ex.generator("weights")
     config = {"in_channels": 1, "hidden_channels": 8, "num_layers": 2, "kernel_size": 5}
-    model, what = models.build_pixelcnn(worker, config)
-    worker.load_buffers(model, oracles.pixelcnn_mask_buffers(**config), f"{what} with {models.KNOWN_GOOD}")
-    params = tables.random_params(oracles.pixelcnn_param_shapes(**config), gen, dtype=torch.float32)
-    worker.load_params(model, params, what)
+    model, what, params = models.known_good(worker, config, oracles.pixelcnn_mask_buffers(**config),
+                                              oracles.pixelcnn_param_shapes(**config), gen)
     x = (torch.rand(3, 1, 6, 6, generator=gen) < 0.5).float()
     devices.check_portable(worker, model, x, oracles.pixelcnn_forward(config, params, x),
                            f"{what} with {models.KNOWN_GOOD}", "pixelcnn")
+    models.check_in_use(worker, model, examples.in_use(gen, lambda x: oracles.pixelcnn_forward(config, params, x),
+                                                       (1, 28, 28), rows=32),
+                        f"{what} with {models.KNOWN_GOOD}", "pixelcnn")

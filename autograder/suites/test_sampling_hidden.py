@@ -21,10 +21,7 @@ IMAGE = (1, 3, 3)
 def check_distribution(samples, model, num_bits, what, hint):
     """Compare the empirical distribution of ``samples`` (N, num_bits) with the exact one of
     ``model``, a sampling double built in this process."""
-    flat = checks.with_data(samples, what).reshape(samples.shape[0], -1).double().cpu()
-    if not bool(((flat == 0) | (flat == 1)).all()):
-        checks.fail(f"{what}: samples must be 0. or 1. (Bernoulli draws), got values like "
-                    f"{flat[(flat != 0) & (flat != 1)][:3].tolist()}.")
+    flat = checks.samples(samples, what).reshape(samples.shape[0], -1).double().cpu()
     outcomes = tables.enumerate_binary(num_bits)
     if isinstance(model, doubles.NetPixelCNN):
         exact = oracles.double_log_prob(model, outcomes.reshape(-1, *model.image_shape)).exp()
@@ -99,7 +96,7 @@ class Sampler:
 
     def run(self, model, n, what, *generator):
         out = self.fn(model, n, *self.extra, *generator, what=what)
-        return checks.with_data(out, what, shape=(n, *self.shape))
+        return checks.samples(out, what, shape=(n, *self.shape))
 
     def wrong(self, samples):
         """How many samples the model cannot generate."""
@@ -211,6 +208,6 @@ def test_samples_on_model_device_and_dtype(worker, ex):
             generator = Seeded(0, "cuda" if device == "cuda" else "cpu")  # a generator on the model's device
             out = checks.tensor(sampler.fn(moved, 64, *sampler.extra, generator, what=what), what,
                                 shape=(64, *sampler.shape), dtype=dtype, device=device)
-            if device != "meta" and sampler.wrong(checks.with_data(out, what).cpu()):
+            if device != "meta" and sampler.wrong(checks.samples(out, what).cpu()):
                 checks.fail(f"{what}: some samples are impossible for the model (they contradict a logit of ±50 "
                             "given their earlier positions).")

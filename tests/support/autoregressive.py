@@ -9,11 +9,11 @@ draw the weights are loaded into the student's model by name, and on the same ba
   or inf counts as a dependency), non-zero wherever the reference's is (the connections the
   architecture makes for these weights), and equal to the reference's;
 * the outputs must be the reference's for those weights, row by row: on that batch (float64,
-  autograd on, random rows mixed with copies redrawn from a random step on, shuffled) and on a
-  batch of 32 or 64 binary examples given to a float32 copy in eval mode under ``no_grad``, as
-  samplers and evaluation call models. Nothing tells a model that it is being measured, and a
-  stand-in with the right dependency pattern but another function fails here, whatever a
-  worker reports about its gradients.
+  autograd on, random rows mixed with copies redrawn from a random step on, shuffled) and, as
+  samplers and evaluation call models, on binary and on real-valued batches given to a float32
+  copy in eval mode under ``no_grad`` (:func:`models.check_in_use`). Nothing tells a model that
+  it is being measured, and a stand-in with the right dependency pattern but another function
+  fails here, whatever a worker reports about its gradients.
 """
 import torch
 
@@ -38,12 +38,10 @@ def measure(worker, built, case, what, kind, on_leak, on_missing):
     """Load each draw's weights, judge the gradients (``on_leak`` fails on a forbidden
     dependency, ``on_missing(required, present)`` on a missing one) and the outputs."""
     model = worker.convert(built, what=f"{what}.double()", dtype=torch.float64)
-    plain_model = worker.convert(built, what=f"{what}.float().eval()", dtype=torch.float32, mode="eval")
     present = required = None
     jacobians = []
     for draw in case["draws"]:
         worker.load_params(model, draw["params"], what)
-        worker.load_params(plain_model, {name: p.float() for name, p in draw["params"].items()}, what)
         x = draw["x"]
         n = x[0].numel()
         shape = f"x of shape {tuple(x.shape)}"
@@ -62,10 +60,7 @@ def measure(worker, built, case, what, kind, on_leak, on_missing):
                         f"(NaN or inf) for some inputs; {models.ARCHITECTURE[kind]} has finite gradients everywhere.")
         models.check_outputs(out, draw["out"], f"{what}(x) with {shape} and the test's weights (loaded by name)",
                              kind, torch.float64)
-        binary = draw["x_plain"].float()
-        plain = worker.call_no_grad(plain_model, binary, what=f"{what}(x) in eval mode under no_grad")
-        models.check_outputs(plain, draw["out_plain"], f"{what}.float().eval()(x) under no_grad with x a batch of "
-                             f"{len(binary)} binary examples", kind, torch.float32)
+        models.check_in_use(worker, model, draw["in_use"], what, kind)
         present = found if present is None else present | found
         needed = draw["jacobian"] != 0
         required = needed if required is None else required | needed

@@ -99,6 +99,16 @@ def with_data(value, what, shape=None, dtype=None):
     return value
 
 
+def samples(value, what, shape=None):
+    """:func:`with_data` for a sampler's result: every entry is 0. or 1. (a Bernoulli draw)."""
+    value = with_data(value, what, shape=shape)
+    flat = value.detach().reshape(-1).double()
+    bad = (flat != 0) & (flat != 1)
+    if bool(bad.any()):
+        fail(f"{what}: samples must be 0. or 1. (Bernoulli draws), got values like {flat[bad][:3].tolist()}.")
+    return value
+
+
 def number(value, what):
     """``value`` as a float if the worker sent a Python number (not a bool or a tensor)."""
     if type(value) not in (int, float):

@@ -8,7 +8,7 @@ labelled *integration*, which use the student's masks and say which test to fix 
 """
 import torch
 
-from . import checks
+from . import checks, tables
 
 ARCHITECTURE = {
     "made": "MADE's architecture (net = MaskedLinear → ReLU → … → MaskedLinear, masks from made_masks; forward "
@@ -41,6 +41,16 @@ def build_made(worker, config):
 def build_pixelcnn(worker, config):
     what = pixelcnn_what(config)
     return worker.call("pixelcnn.PixelCNN", what=what, **config), what
+
+
+def known_good(worker, config, buffers, shapes, gen):
+    """``(handle, description, params)``: the student's model for ``config`` with known-good
+    mask ``buffers`` and float32 weights of ``shapes`` drawn from ``gen``, loaded by name."""
+    model, what = (build_made if "input_dim" in config else build_pixelcnn)(worker, config)
+    worker.load_buffers(model, buffers, f"{what} with {KNOWN_GOOD}")
+    params = tables.random_params(shapes, gen, dtype=torch.float32)
+    worker.load_params(model, params, what)
+    return model, what, params
 
 
 def _same_values(got, expected):
@@ -83,6 +93,18 @@ def check_outputs(actual, expected, what, model, dtype, hint="", device="cpu"):
                  hint=hint or f"these are not the outputs of {ARCHITECTURE[model]} for the weights the test loaded.")
 
 
+def check_in_use(worker, model, uses, what, kind, hint=""):
+    """A float32 copy of ``model`` in eval mode, called under ``no_grad`` as samplers and
+    evaluation call it, gives the reference outputs on each batch of ``uses`` (``[{x, out}]``:
+    binary, then real-valued examples; see ``examples.in_use``)."""
+    plain = worker.convert(model, what=f"{what}.float().eval()", dtype=torch.float32, mode="eval")
+    for use in uses:
+        x = use["x"]
+        values = "binary" if bool(((x == 0) | (x == 1)).all()) else "real-valued"
+        call = f"{what}.float().eval()(x) under no_grad with x a batch of {len(x)} {values} examples"
+        check_outputs(worker.call_no_grad(plain, x, what=call), use["out"], call, kind, torch.float32, hint=hint)
+
+
 def check_logits(worker, case, hint):
     """The student's model (float32, with the case's parameters loaded, never its masks) gives
     the reference logits on the case's inputs; returns them and the model's description."""
@@ -93,4 +115,18 @@ def check_logits(worker, case, hint):
     logits = worker.call_no_grad(model, x, what=f"{what}(x) with x of shape {tuple(x.shape)}")
     check_outputs(logits, case["logits"], f"{what}(x) with the reference weights", case["model"], torch.float32,
                   hint=hint)
+    check_in_use(worker, model, case["in_use"], f"{what} with the reference weights", case["model"], hint=hint)
     return logits, what
+
+
+def check_nll(worker, case, hint, nll):
+    """:func:`check_logits`, then the NLL of those logits (``nll(logits, x)``, the grader's) and
+    a batch of one on a freshly built model with the case's parameters."""
+    logits, what = check_logits(worker, case, hint)
+    checks.close(nll(checks.with_data(logits, what), case["x"]), case["nll"], f"NLL of {what} on the reference inputs",
+                 rtol=1e-4, atol=1e-3, dtype=torch.float64)
+    model, _ = (build_made if case["model"] == "made" else build_pixelcnn)(worker, case["config"])
+    worker.load_params(model, case["params"], what)
+    one = case["x"][:1]
+    check_outputs(worker.call_no_grad(model, one, what=f"{what}(x) with x of shape {tuple(one.shape)}"),
+                  case["logits"][:1], f"{what}(x) with a batch of one", case["model"], torch.float32, hint=hint)
