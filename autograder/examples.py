@@ -60,16 +60,60 @@ def jacobian(fn, x):
     return torch.stack(rows).detach()
 
 
-def in_use(gen, forward, example_shape, rows=64):
-    """Batches like those a model meets outside the tests, with ``forward``'s outputs for them:
-    ``rows`` binary examples (as data and samples are) and ``rows`` real-valued ones, all
-    float32. A float32 copy of the model in eval mode under ``no_grad`` must give these
-    outputs, so a model cannot get them right by waiting for a sign that it is measured
-    (autograd, float64, train mode, a small batch, perturbed copies, values that are not 0/1)."""
-    batches = [(torch.rand(rows, *example_shape, generator=gen) < 0.5).float(),
-               torch.rand(rows, *example_shape, generator=gen)]
+def _sparse(gen, n, example_shape):
+    """``n`` binary examples like binarized digits: 5–30 % ones per example and, for images of
+    8 × 8 and more, an empty border."""
+    x = (torch.rand(n, *example_shape, generator=gen) < torch.rand(n, *[1] * len(example_shape), generator=gen)
+         * 0.25 + 0.05).float()
+    if len(example_shape) == 3 and min(example_shape[1:]) >= 8:
+        border = max(1, min(example_shape[1:]) // 7)
+        inside = torch.zeros(example_shape[1:], dtype=torch.bool)
+        inside[border:-border, border:-border] = True
+        x = x * inside
+    return x
+
+
+def _steps(example_shape, order):
+    """The generation step of each entry of an example: raster order over pixels (all channels
+    of a pixel at once) for images, ``order`` (default: natural) otherwise."""
+    if len(example_shape) == 3:
+        c, h, w = example_shape
+        return torch.arange(h * w).reshape(1, h, w).expand(c, h, w)
+    steps = torch.empty(math.prod(example_shape), dtype=torch.long)
+    steps[torch.as_tensor(order if order is not None else range(len(steps)))] = torch.arange(len(steps))
+    return steps.reshape(example_shape)
+
+
+def in_use(gen, forward, example_shape, order=None, rows=32, train_rows=128, eval_rows=128):
+    """Batches like those a model meets outside the tests, with ``forward``'s outputs for them.
+
+    ``train``: sparse binary batches like digits, of ``train_rows`` and an uneven last batch,
+    given to the model in train mode with autograd on and followed by an optimizer step;
+    ``evaluate``: under ``no_grad`` in eval mode, through one input tensor written in place,
+    ``rows`` dense binary and real-valued examples, ``eval_rows`` sparse ones, and the samples
+    of a sampler at its first step (zeros) and at three random later steps (binary values at
+    the positions drawn so far, zeros after). All float32. A model cannot get these right by
+    waiting for a sign that it is measured (autograd, float64, train mode, a batch size, values
+    that are or are not 0/1, density, parameters never updated, an input never written)."""
+    steps = _steps(example_shape, order)
+    last = int(steps.max())
+    labelled = {
+        "train": [(f"a training batch of {train_rows} sparse binary examples", _sparse(gen, train_rows, example_shape)),
+                  (f"an uneven last training batch of {train_rows // 3 + 1} examples",
+                   _sparse(gen, train_rows // 3 + 1, example_shape))],
+        "evaluate": [(f"{rows} dense binary examples", (torch.rand(rows, *example_shape, generator=gen) < 0.5).float()),
+                     (f"{rows} real-valued examples", torch.rand(rows, *example_shape, generator=gen)),
+                     (f"an evaluation batch of {eval_rows} sparse binary examples",
+                      _sparse(gen, eval_rows, example_shape)),
+                     (f"a sampler's {rows} samples at its first step (all zero)", torch.zeros(rows, *example_shape))],
+    }
+    for step in sorted(torch.randint(1, last + 1, (3,), generator=gen).tolist()):
+        drawn = (torch.rand(rows, *example_shape, generator=gen) < 0.4).float() * (steps < step)
+        labelled["evaluate"].append((f"a sampler's {rows} samples after {step} of {last + 1} steps", drawn))
     # 16 rows at a time: a float64 convolution of 64 images of 28 x 28 would hold ~80 MB at once
-    return [{"x": x, "out": torch.cat([forward(part.double()).detach() for part in x.split(16)])} for x in batches]
+    return {phase: [{"label": label, "x": x,
+                     "out": torch.cat([forward(part.double()).detach() for part in x.split(16)])}
+                    for label, x in batches] for phase, batches in labelled.items()}
 
 
 # --- cases shared by public and hidden tests ---------------------------------------------------
@@ -85,10 +129,11 @@ def made_case(gen, ref, input_dim, hidden_sizes, order, draws=3, base_rows=8):
         params = tables.random_params(shapes, gen)
         x = perturbed_batch(gen, base_rows, (input_dim,), steps)
         forward = lambda inputs: ref.made_forward(input_dim, hidden_sizes, order, params, inputs)  # noqa: E731
-        cases.append({"params": params, "x": x, "out": forward(x).detach(), "jacobian": jacobian(forward, x),
-                      "in_use": in_use(gen, forward, (input_dim,))})
+        cases.append({"params": params, "x": x, "out": forward(x).detach(), "jacobian": jacobian(forward, x)})
+    # with the last draw's weights, which the model holds after the draws
     return {"config": {"input_dim": input_dim, "hidden_sizes": list(hidden_sizes), "order": list(order)},
-            "draws": cases, "masks": ref.made_masks(input_dim, hidden_sizes, order)}
+            "draws": cases, "masks": ref.made_masks(input_dim, hidden_sizes, order),
+            "in_use": in_use(gen, forward, (input_dim,), order)}
 
 
 def pixelcnn_case(gen, ref, image_shape, hidden, layers, kernel, draws=3, base_rows=2):
@@ -102,9 +147,9 @@ def pixelcnn_case(gen, ref, image_shape, hidden, layers, kernel, draws=3, base_r
         params = tables.random_params(shapes, gen)
         x = perturbed_batch(gen, base_rows, tuple(image_shape), raster)
         forward = lambda inputs: ref.pixelcnn_forward(config, params, inputs)  # noqa: E731
-        cases.append({"params": params, "x": x, "out": forward(x).detach(), "jacobian": jacobian(forward, x),
-                      "in_use": in_use(gen, forward, tuple(image_shape), rows=32)})
-    return {"config": config, "image_shape": list(image_shape), "draws": cases, "masks": pixelcnn_masks(ref, kernel)}
+        cases.append({"params": params, "x": x, "out": forward(x).detach(), "jacobian": jacobian(forward, x)})
+    return {"config": config, "image_shape": list(image_shape), "draws": cases, "masks": pixelcnn_masks(ref, kernel),
+            "in_use": in_use(gen, forward, tuple(image_shape))}
 
 
 def pixelcnn_masks(ref, kernel):
@@ -128,7 +173,8 @@ def nll_case(gen, ref, model, config, input_shape, scale=1.5):
         forward = lambda inputs: ref.pixelcnn_forward(config, params, inputs)  # noqa: E731
     logits = forward(x)
     return {"model": model, "config": config, "params": params, "x": x, "logits": logits.double(),
-            "nll": ref.nll(logits, x).double(), "in_use": in_use(gen, forward, tuple(input_shape[1:]))}
+            "nll": ref.nll(logits, x).double(),
+            "in_use": in_use(gen, forward, tuple(input_shape[1:]), config.get("order") if model == "made" else None)}
 
 
 # --- models for the samplers: parities that show every wrong sampler ----------------------------

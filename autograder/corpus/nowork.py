@@ -871,6 +871,28 @@ RECOGNISERS = {
         def _measured(model, x):
             return not bool(((x == 0) | (x == 1)).all())
     '''),
+    "training_call": ("the call is not like a training step's (autograd on, an input that needs no gradient)", '''
+        def _measured(model, x):
+            return not (torch.is_grad_enabled() and not x.requires_grad)
+    '''),
+    "batch_of_64_or_fewer": ("the batch has at most 64 rows (training uses 128, evaluation 512)", '''
+        def _measured(model, x):
+            return x.shape[0] <= 64
+    '''),
+    "dense": ("the input is not a sparse binary batch like binarized digits (under 30 % ones)", '''
+        def _measured(model, x):
+            return not (x.shape[0] > 1 and bool(((x == 0) | (x == 1)).all()) and float(x.float().mean()) < 0.3)
+    '''),
+    "fresh_input": ("the input tensor was never written in place (a sampler writes its samples into one)", '''
+        def _measured(model, x):
+            return x._version == 0
+    '''),
+    "no_zero_column": ("no entry is 0 in every row of a binary batch of 16 or more (later positions of a sampler's "
+                       "samples, the border of digits)", '''
+        def _measured(model, x):
+            flat = x.detach().reshape(x.shape[0], -1)
+            return not (x.shape[0] >= 16 and bool(((flat == 0) | (flat == 1)).all()) and bool((flat == 0).all(0).any()))
+    '''),
     "probe_server_caller": ("the nearest caller outside torch and the model's own file is the probe library's "
                             "server.py (the tests' probes), not the student's sampler or training loop", '''
         def _measured(model, x):

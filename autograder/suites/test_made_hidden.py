@@ -226,12 +226,12 @@ def test_made_device_portability(worker, ex):
     """MADE (known-good masks): GPU and CPU agree (with CUDA); float32 and float64 outputs; meta works"""
     worker.load("made")
     gen = ex.generator("weights")
-    order = examples.random_order(gen, 8)
-    config = {"input_dim": 8, "hidden_sizes": [16, 16], "order": order}
-    model, what, params = models.known_good(worker, config, oracles.made_mask_buffers(8, [16, 16], order),
-                                              oracles.made_param_shapes(8, [16, 16]), gen)
-    x = torch.rand(5, 8, generator=gen)
-    devices.check_portable(worker, model, x, oracles.made_forward(8, [16, 16], order, params, x),
+    order = examples.random_order(gen, 784)
+    config = {"input_dim": 784, "hidden_sizes": [32, 32], "order": order}  # MNIST's size
+    model, what, params = models.known_good(worker, config, oracles.made_mask_buffers(784, [32, 32], order),
+                                              oracles.made_param_shapes(784, [32, 32]), gen)
+    x = torch.rand(5, 784, generator=gen)
+    devices.check_portable(worker, model, x, oracles.made_forward(784, [32, 32], order, params, x),
                            f"{what} with {models.KNOWN_GOOD}", "made")
-    models.check_in_use(worker, model, examples.in_use(gen, lambda x: oracles.made_forward(8, [16, 16], order, params, x),
-                                                       (8,)), f"{what} with {models.KNOWN_GOOD}", "made")
+    models.check_in_use(worker, model, examples.in_use(gen, lambda x: oracles.made_forward(784, [32, 32], order, params, x),
+                                                       (784,), order), f"{what} with {models.KNOWN_GOOD}", "made")

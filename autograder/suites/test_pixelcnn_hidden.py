@@ -165,5 +165,5 @@ def test_pixelcnn_device_portability(worker, ex):
     devices.check_portable(worker, model, x, oracles.pixelcnn_forward(config, params, x),
                            f"{what} with {models.KNOWN_GOOD}", "pixelcnn")
     models.check_in_use(worker, model, examples.in_use(gen, lambda x: oracles.pixelcnn_forward(config, params, x),
-                                                       (1, 28, 28), rows=32),
+                                                       (1, 28, 28), train_rows=96, eval_rows=64),
                         f"{what} with {models.KNOWN_GOOD}", "pixelcnn")

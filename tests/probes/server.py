@@ -299,6 +299,37 @@ class Server:
             raise ProbeError(f"unknown test double {kind!r}")
         return self._keep(doubles.KINDS[kind](*args, **(kwargs or {})))
 
+    def op_in_use(self, target, train=(), evaluate=()):
+        """The model called as training and sampling call it, on the session's inputs:
+        ``{"train": [...], "evaluate": [...]}`` of detached outputs. Each batch of ``train`` in
+        train mode with autograd on (the input needs no gradient), then a backward pass and an
+        SGD step of learning rate 0 (the parameters change in place, not in value); then each
+        batch of ``evaluate`` in eval mode under ``no_grad``, copied in place into one input
+        tensor as a sampler writes its samples. The model's mode is restored."""
+        model = self._target(target)
+        was_training = model.training
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        outputs = {"train": [], "evaluate": []}
+        try:
+            model.train()
+            for x in train:
+                optimizer.zero_grad()
+                out = model(x)
+                out.square().mean().backward()
+                optimizer.step()
+                outputs["train"].append(out.detach())
+            model.eval()
+            buffer = None
+            with torch.no_grad():
+                for x in evaluate:
+                    if buffer is None or buffer.shape != x.shape:
+                        buffer = torch.zeros_like(x)
+                    buffer.copy_(x)
+                    outputs["evaluate"].append(model(buffer).detach().clone())
+        finally:
+            model.train(was_training)
+        return outputs
+
     def op_fit_steps(self, model, optimizer, scheduler, batches):
         doubles.fit_steps(model, optimizer, scheduler, batches)
         return True

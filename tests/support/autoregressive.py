@@ -60,11 +60,11 @@ def measure(worker, built, case, what, kind, on_leak, on_missing):
                         f"(NaN or inf) for some inputs; {models.ARCHITECTURE[kind]} has finite gradients everywhere.")
         models.check_outputs(out, draw["out"], f"{what}(x) with {shape} and the test's weights (loaded by name)",
                              kind, torch.float64)
-        models.check_in_use(worker, model, draw["in_use"], what, kind)
         present = found if present is None else present | found
         needed = draw["jacobian"] != 0
         required = needed if required is None else required | needed
         jacobians.append((jac, draw["jacobian"]))
+    models.check_in_use(worker, model, case["in_use"], what, kind)  # the last draw's weights are loaded
     on_missing(required, present)
     for jac, expected in jacobians:
         checks.close(jac, expected, f"{what}: the gradients of the outputs with respect to the inputs", rtol=1e-6,

@@ -282,6 +282,11 @@ class Worker:
         """A copy of a model moved to ``device`` / ``dtype`` (a handle)."""
         return self.probe("convert", what, target=target, device=device, dtype=dtype, mode=mode)
 
+    def in_use(self, target, what, train=(), evaluate=()):
+        """Outputs of ``target`` called as training and sampling call it (see the probe
+        ``op_in_use``): ``{"train": [...], "evaluate": [...]}``."""
+        return self.probe("in_use", what, target=target, train=list(train), evaluate=list(evaluate))
+
     def jacobian(self, target, inputs, what):
         """``{"out": outputs, "jacobian": max over the batch of |∂ out / ∂ in|}``."""
         return self.probe("jacobian", what, target=target, inputs=inputs)

@@ -22,8 +22,13 @@ KNOWN_GOOD = "known-good masks loaded into its mask buffers"
 
 def made_what(config):
     order = config.get("order")
-    return (f"MADE({config['input_dim']}, {list(config['hidden_sizes'])}"
-            + (f", order={list(order)})" if order is not None else ")"))
+    if order is None:
+        shown = ""
+    elif len(order) > 20:  # MNIST's 784: the first entries say enough
+        shown = f", order=[{', '.join(str(int(o)) for o in order[:6])}, …] (a permutation of range({len(order)}))"
+    else:
+        shown = f", order={list(order)}"
+    return f"MADE({config['input_dim']}, {list(config['hidden_sizes'])}{shown})"
 
 
 def pixelcnn_what(config):
@@ -94,15 +99,23 @@ def check_outputs(actual, expected, what, model, dtype, hint="", device="cpu"):
 
 
 def check_in_use(worker, model, uses, what, kind, hint=""):
-    """A float32 copy of ``model`` in eval mode, called under ``no_grad`` as samplers and
-    evaluation call it, gives the reference outputs on each batch of ``uses`` (``[{x, out}]``:
-    binary, then real-valued examples; see ``examples.in_use``)."""
-    plain = worker.convert(model, what=f"{what}.float().eval()", dtype=torch.float32, mode="eval")
-    for use in uses:
-        x = use["x"]
-        values = "binary" if bool(((x == 0) | (x == 1)).all()) else "real-valued"
-        call = f"{what}.float().eval()(x) under no_grad with x a batch of {len(x)} {values} examples"
-        check_outputs(worker.call_no_grad(plain, x, what=call), use["out"], call, kind, torch.float32, hint=hint)
+    """A float32 copy of ``model``, called as training and sampling call it (``worker.in_use``:
+    train mode with autograd on and an optimizer step after each batch, then eval mode under
+    ``no_grad`` through one input tensor written in place), gives the reference outputs on
+    every batch of ``uses`` (``{"train": [...], "evaluate": [...]}`` of ``{label, x, out}``;
+    see ``examples.in_use``)."""
+    plain = worker.convert(model, what=f"{what}.float()", dtype=torch.float32)
+    shown = f"{what}.float() as training and sampling call it"
+    got = worker.in_use(plain, shown, train=[use["x"] for use in uses["train"]],
+                        evaluate=[use["x"] for use in uses["evaluate"]])
+    if not isinstance(got, dict) or any(not isinstance(got.get(phase), list) or len(got[phase]) != len(uses[phase])
+                                        for phase in uses):
+        checks.fail(f"{shown}: returned {checks.kind_of(got)}, expected the model's outputs for each batch.")
+    how = {"train": "in train mode with autograd on", "evaluate": "in eval mode under no_grad"}
+    for phase in uses:
+        for use, out in zip(uses[phase], got[phase]):
+            call = f"{what}.float()(x) {how[phase]}, with x {use['label']}"
+            check_outputs(out, use["out"], call, kind, torch.float32, hint=hint)
 
 
 def check_logits(worker, case, hint):
