@@ -483,10 +483,10 @@ class Fresh:
         (for the examples with discrete inputs, which a draw could hit)."""
         if name not in DRAWS:
             raise LookupError(f"no example named {name!r}")
-        recorded = _recorded().get(name)
+        recorded = _recorded().get(name) if name in DISCRETE else None
         for attempt in range(100):
             drawn = DRAWS[name](self.generator(test, "example", name, attempt), OracleReference)
-            if name not in DISCRETE or recorded is None or drawn[DISCRETE[name]] != recorded[DISCRETE[name]]:
+            if recorded is None or drawn[DISCRETE[name]] != recorded[DISCRETE[name]]:
                 return drawn
         raise RuntimeError(f"could not draw a fresh {name} example")
 

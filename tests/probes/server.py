@@ -307,7 +307,7 @@ class Server:
         batch of ``evaluate`` in eval mode under ``no_grad``, copied in place into one input
         tensor as a sampler writes its samples. The model's mode is restored."""
         model = self._target(target)
-        was_training = model.training
+        restore_training = model.training
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
         outputs = {"train": [], "evaluate": []}
         try:
@@ -327,7 +327,7 @@ class Server:
                     buffer.copy_(x)
                     outputs["evaluate"].append(model(buffer).detach().clone())
         finally:
-            model.train(was_training)
+            model.train(restore_training)
         return outputs
 
     def op_fit_steps(self, model, optimizer, scheduler, batches):
