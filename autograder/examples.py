@@ -122,8 +122,7 @@ def made_case(gen, ref, input_dim, hidden_sizes, order, draws=3, base_rows=8):
     """A MADE configuration with ``draws`` sets of float64 weights and inputs, the reference's
     logits and Jacobian for each, and the reference masks."""
     shapes = oracles.made_param_shapes(input_dim, hidden_sizes)
-    steps = torch.empty(input_dim, dtype=torch.long)
-    steps[torch.as_tensor(order)] = torch.arange(input_dim)
+    steps = _steps((input_dim,), order)
     cases = []
     for _ in range(draws):
         params = tables.random_params(shapes, gen)
@@ -138,10 +137,10 @@ def made_case(gen, ref, input_dim, hidden_sizes, order, draws=3, base_rows=8):
 
 def pixelcnn_case(gen, ref, image_shape, hidden, layers, kernel, draws=3, base_rows=2):
     """The same for PixelCNN on images of ``image_shape``, with the reference causal masks."""
-    channels, height, width = image_shape
+    channels = image_shape[0]
     config = {"in_channels": channels, "hidden_channels": hidden, "num_layers": layers, "kernel_size": kernel}
     shapes = oracles.pixelcnn_param_shapes(**config)
-    raster = torch.arange(height * width).reshape(1, height, width).expand(channels, height, width)
+    raster = _steps(tuple(image_shape), None)
     cases = []
     for _ in range(draws):
         params = tables.random_params(shapes, gen)

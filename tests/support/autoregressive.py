@@ -9,11 +9,12 @@ draw the weights are loaded into the student's model by name, and on the same ba
   or inf counts as a dependency), non-zero wherever the reference's is (the connections the
   architecture makes for these weights), and equal to the reference's;
 * the outputs must be the reference's for those weights, row by row: on that batch (float64,
-  autograd on, random rows mixed with copies redrawn from a random step on, shuffled) and, as
-  samplers and evaluation call models, on binary and on real-valued batches given to a float32
-  copy in eval mode under ``no_grad`` (:func:`models.check_in_use`). Nothing tells a model that
-  it is being measured, and a stand-in with the right dependency pattern but another function
-  fails here, whatever a worker reports about its gradients.
+  autograd on, random rows mixed with copies redrawn from a random step on, shuffled) and on
+  the batches a float32 copy meets as training and sampling call it (train mode with autograd
+  on and optimizer steps, then eval mode under ``no_grad`` through an input written in place;
+  :func:`models.check_in_use`). Nothing tells a model that it is being measured, and a
+  stand-in with the right dependency pattern but another function fails here, whatever a
+  worker reports about its gradients.
 """
 import torch
 
