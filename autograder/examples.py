@@ -84,6 +84,14 @@ def _steps(example_shape, order):
     return steps.reshape(example_shape)
 
 
+def _chunked(forward, x, rows=16):
+    """``forward(x)`` in float64 without autograd, a few rows at a time: the grading session's
+    peak memory is the container's, and a float64 convolution of 64 images of 28 × 28 unfolds
+    to ~80 MB at once."""
+    with torch.no_grad():
+        return torch.cat([forward(part.double()) for part in x.split(rows)])
+
+
 def in_use(gen, forward, example_shape, order=None, rows=32, train_rows=128, eval_rows=128):
     """Batches like those a model meets outside the tests, with ``forward``'s outputs for them.
 
@@ -110,9 +118,8 @@ def in_use(gen, forward, example_shape, order=None, rows=32, train_rows=128, eva
     for step in sorted(torch.randint(1, last + 1, (3,), generator=gen).tolist()):
         drawn = (torch.rand(rows, *example_shape, generator=gen) < 0.4).float() * (steps < step)
         labelled["evaluate"].append((f"a sampler's {rows} samples after {step} of {last + 1} steps", drawn))
-    # 16 rows at a time: a float64 convolution of 64 images of 28 x 28 would hold ~80 MB at once
     return {phase: [{"label": label, "x": x,
-                     "out": torch.cat([forward(part.double()).detach() for part in x.split(16)])}
+                     "out": _chunked(forward, x)}
                     for label, x in batches] for phase, batches in labelled.items()}
 
 
