@@ -345,6 +345,87 @@ def _more_attacks():
 ATTACKS = ATTACKS + _more_attacks()
 
 
+# --- the container: keyrings, memory files, forged grader faults -------------------------------
+
+# x86_64 numbers (the attacker knows the grader's machine); the seccomp filter refuses them.
+KEY_CHANNEL = '''
+    import ctypes as _ctypes
+    _libc = _ctypes.CDLL(None, use_errno=True)
+    _libc.syscall.restype = _ctypes.c_long
+    def _plant(value):
+        # add_key("user", "ps1-channel", value, KEY_SPEC_USER_KEYRING): kept per uid, outside
+        # every namespace, by the kernel, after the worker is gone.
+        _libc.syscall(248, b"user", b"ps1-channel", value, len(value), -4)
+    def _read():
+        key = _libc.syscall(249, b"user", b"ps1-channel", None, 0)  # request_key
+        if key < 0:
+            return None
+        buffer = _ctypes.create_string_buffer(256)
+        size = _libc.syscall(250, 11, key, buffer, 256)  # keyctl(KEYCTL_READ)
+        return buffer.raw[:max(0, size)]
+    _plant(b"hidden inputs of an earlier test")
+'''
+KEY_READER = '''
+    _seen = _read()
+    if _seen:
+        raise ValueError("read from the kernel keyring: " + _seen.decode())
+'''
+MEMFDS = '''
+    def _hold_memory_outside_the_limit():
+        # 20 memory files of 16 MB each (the file-size limit) hold 320 MB that count against no
+        # address-space limit and no process's RSS; a child keeps them after this worker ends.
+        import os as _os
+        held = []
+        for _ in range(20):
+            try:
+                fd = _os.memfd_create("ps1-hold")
+                _os.write(fd, b"x" * (16 << 20))
+                held.append(fd)
+            except OSError:
+                break
+        if held and _os.fork() == 0:
+            import time as _time
+            _time.sleep(60)
+            _os._exit(0)
+    _hold_memory_outside_the_limit()
+'''
+# The worker answers every call of kl_divergence with the error kind that once meant "the
+# worker could not read the grader's request", with a grader-like message.
+FORGED_PROTOCOL = '''
+    import sys as _sys
+    def _forge_protocol_errors():
+        server = _sys.modules.get("probes.server") or _sys.modules.get("tests.probes.server")
+        if server is None:
+            return
+        real = server.Server.handle
+        def handle(self, frame):
+            if b"kl_divergence" in frame and b"kl_divergence_logits" not in frame:
+                return self._error(None, {"kind": "protocol", "type": "WireError", "message": %r})
+            return real(self, frame)
+        server.Server.handle = handle
+    _forge_protocol_errors()
+''' % POSED_MESSAGE
+
+
+def _container_attacks():
+    probability = solution("probability.py")
+    return [
+        Attack("keyring_channel", "probability.py adds a key to the uid's kernel keyring at import and "
+               "kl_divergence fails when it can read one: a channel from one test (or grading) to the next",
+               {"probability.py": in_function(prepend(probability, KEY_CHANNEL), "def kl_divergence(", KEY_READER)},
+               {}, root_only=True),
+        Attack("memory_files", "likelihood.py holds 20 memory files of 16 MB (memfd) at import and leaves a "
+               "child holding them; otherwise correct",
+               {"likelihood.py": prepend(solution("likelihood.py"), MEMFDS)}, {}),
+        Attack("forged_protocol_error", "probability.py patches the probe server so that every call of "
+               "kl_divergence answers with a protocol error whose message claims an internal grader error",
+               {"probability.py": prepend(probability, FORGED_PROTOCOL)}, {1: "less"}),
+    ]
+
+
+ATTACKS = ATTACKS + _container_attacks()
+
+
 # --- zip uploads --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -101,6 +101,7 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
     os.close(write_end)
     os.close(key_read)
     manifest, outcomes, problems, buffer = None, {}, [], b""
+    info, session_pid, ended = {}, None, False
     while True:
         left = deadline - time.time()
         if left <= 0:
@@ -111,6 +112,7 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
             continue
         chunk = os.read(read_end, 1 << 16)
         if not chunk:
+            ended = True
             break
         buffer += chunk
         *lines, buffer = buffer.split(b"\n")
@@ -121,17 +123,68 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
             elif message["type"] == "result" and manifest is not None:
                 outcomes[message["id"]] = message
             elif message["type"] == "workers":
+                info, session_pid = message["info"], message.get("session_pid")
                 with open(log_path, "a") as log:
-                    log.write(f"workers: {json.dumps(message['info'])}\n")
+                    log.write(f"workers: {json.dumps(info)}\n")
+            elif message["type"] == "died":
+                problems.append(f"grader died: the {message['process']} died ({message['cause']}); the tests after "
+                                "that were not run.")
             elif message["type"] == "collect_error":
                 problems.append(f"internal error: could not collect {message['where']}: {message['text'][:500]}")
     os.close(read_end)
+    death = None
+    if ended and session_pid:
+        death = _death_of(session_pid)
+        if death:
+            problems.append(f"grader died: the grading session died ({death}); the tests after that were not run.")
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
-    return manifest, outcomes, problems
+    if death and manifest is not None:
+        for entry in manifest:
+            outcomes.setdefault(entry["id"], {
+                "status": "failed", "grader_fault": f"the grading session died: {death}",
+                "output": f"not run: the grading session died ({death}) before this test. This is no verdict on "
+                          "your code; please tell the course staff."})
+    return manifest, outcomes, problems, info
+
+
+def _death_of(pid, seconds=5.0):
+    """How child ``pid`` ended, as one line, if it ended abnormally; ``None`` if it exited 0 or 1
+    (pytest's codes for "all passed" and "some failed") or is still running after ``seconds``.
+    The session is this process's child: the launcher that forked it exits at once, and this
+    process is a subreaper."""
+    stop = time.time() + seconds
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if done:
+            break
+        if time.time() > stop:
+            return None
+        time.sleep(0.01)
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name if os.WTERMSIG(status) in signal.valid_signals() else \
+            f"signal {os.WTERMSIG(status)}"
+        return f"killed by {name}" + (" (most likely the machine ran out of memory)" if name == "SIGKILL" else "")
+    code = os.WEXITSTATUS(status)
+    return None if code in (0, 1) else f"exit status {code}"
+
+
+def protections_text(info, user):
+    """What confined this grading's workers, one line each (for ``grade``'s stdout and regrade's
+    grade.log): the uid, namespaces, Landlock, seccomp, limits and the OOM policy."""
+    found = dict((info or {}).get("protections") or {})
+    if not found:
+        return "Protections: unknown (the workers did not start)"
+    found["user"] = f"uid {user[0]}" if user else found.get("user", "?")
+    found.setdefault("oom", "?")
+    lines = [f"  {key}: {value}" for key, value in found.items()]
+    return "Protections of this grading's test processes:\n" + "\n".join(lines)
 
 
 def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
@@ -155,14 +208,17 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
     try:
         deadline = started + (deadline_s or DEFAULT_DEADLINE_S)
         user = sandbox.sandbox_user()
+        sandbox.protect_from_oom()
         sandbox.become_subreaper()  # processes that escape the session are re-parented here
         work = Path(tempfile.mkdtemp(prefix="ps1-grade-"))
         os.chmod(work, 0o711)  # the sandbox user may pass through, not list
         staged = staging.stage(upload, work / "staged")
         key = secret.grading_key(secret.load(), secret.upload_digest(staged.root / "submission"))
         grader_root = _private_copy(work / "grader") if user is not None else ROOT
-        manifest, outcomes, problems = run_session(staged.root, work, grader_root, deadline, work / "session.log",
-                                                   key, user=user, audit=os.environ.get("PS1_AUDIT"))
+        manifest, outcomes, problems, info = run_session(staged.root, work, grader_root, deadline,
+                                                         work / "session.log", key, user=user,
+                                                         audit=os.environ.get("PS1_AUDIT"))
+        print(protections_text(info, user), flush=True)  # stdout: Gradescope shows it to instructors only
         sandbox.kill_strays()
         if manifest is None:
             log = (work / "session.log").read_text(errors="replace")[-2000:]
@@ -171,6 +227,9 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
         if abs(total - TOTAL_POINTS) > 1e-9:
             errors.append(f"the tests add up to {total} points instead of {TOTAL_POINTS}")
             problems.append(f"{results.INTERNAL_ERROR}: the tests add up to {total} points instead of {TOTAL_POINTS}.")
+        for problem in [p for p in problems if p.startswith("grader died")]:  # the students see it too
+            errors.append(problem)
+            print(f"ps1 grader: {problem}", file=sys.stderr)
         internal_problems = [p for p in problems if p.startswith("internal error")]
         for problem in internal_problems:  # details for staff only; students get one line
             errors.append(problem)

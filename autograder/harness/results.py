@@ -89,11 +89,17 @@ def _seconds(value):
     return value if math.isfinite(value) and value >= 0 else 0.0
 
 
-def build(manifest, outcomes, execution_time, summary, not_run_message):
-    """The results dict: every manifest test, scored from ``outcomes`` (missing → failed)."""
+def build(manifest, outcomes, execution_time, summary, not_run_message, not_run_fault=None):
+    """The results dict: every manifest test, scored from ``outcomes`` (missing → failed, with
+    ``not_run_message``; ``not_run_fault``: why that is the grader's fault, if it is).
+
+    A test that failed through the grader's own fault has ``extra_data.grader_fault`` (one line
+    for staff): only harness code in the session or here sets it, never a worker, and regrade
+    reads it instead of searching messages for words a student could write too."""
+    missing = {"status": "failed", "output": not_run_message, **({"grader_fault": not_run_fault} if not_run_fault else {})}
     tests = []
     for entry in sorted(manifest, key=lambda e: _number_key(e["number"])):
-        outcome = outcomes.get(entry.get("id", entry["number"]), {"status": "failed", "output": not_run_message})
+        outcome = outcomes.get(entry.get("id", entry["number"]), missing)
         passed = outcome.get("status") == "passed"
         tests.append({
             "name": clean_text(entry["name"], NAME_CAP, keep_newlines=False),
@@ -104,7 +110,9 @@ def build(manifest, outcomes, execution_time, summary, not_run_message):
             "output": clean_text(outcome.get("output", ""), OUTPUT_CAP),
             "visibility": entry["visibility"],
             "tags": [clean_text(t, NAME_CAP, keep_newlines=False) for t in entry["tags"]],
-            "extra_data": {"seconds": _seconds(outcome.get("seconds", 0.0))},
+            "extra_data": {"seconds": _seconds(outcome.get("seconds", 0.0)),
+                           **({"grader_fault": clean_text(outcome["grader_fault"], NAME_CAP, keep_newlines=False)}
+                              if outcome.get("grader_fault") else {})},
         })
     score = round(sum(t["score"] for t in tests), 6)
     return {
@@ -130,7 +138,7 @@ def internal_error(execution_time=0.0, manifest=None):
     message = INTERNAL_ERROR + "."
     try:
         manifest = manifest or expected_tests()
-        return build(manifest, {}, execution_time, message, not_run_message=message)
+        return build(manifest, {}, execution_time, message, not_run_message=message, not_run_fault="grading broke")
     except Exception:  # even the committed list is unusable: still a valid results.json
         return build([], {}, execution_time, message, not_run_message=message)
 

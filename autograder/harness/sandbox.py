@@ -4,19 +4,25 @@ The workers themselves are confined by :mod:`autograder.worker.confine` (limits,
 drop, Landlock) right after the zygote forks them; this module is the grading process's side.
 """
 import ctypes
+import fcntl
 import os
 import pwd
+import secrets
 import signal
+import stat
 import time
 
 from ..worker import procs
 
 PR_SET_CHILD_SUBREAPER = 36
-# Workers of one grading run as a uid of their own, in a range no account uses: killing
-# "every process of that uid" then ends exactly this grading's strays, never another
-# grading's workers on the same machine (staff grade many uploads at once).
+# Workers of one grading run as a uid of their own, drawn at random from a range no account
+# uses and never used before on this machine: killing "every process of that uid" then ends
+# exactly this grading's strays, never another grading's workers (staff grade many uploads at
+# once), and nothing a uid owns (a key, a file) is ever another grading's.
 UID_BASE = 1_900_000_000
-UID_SPAN = 4_000_000
+UID_SPAN = 100_000_000
+# The uids handed out so far, one per line: root's alone (in /run, which no one else may write).
+USED_UIDS = os.environ.get("PS1_USED_UIDS", "/run/ps1-grader/used-uids")
 
 
 def sandbox_user():
@@ -25,10 +31,52 @@ def sandbox_user():
     if os.geteuid() != 0:
         return None
     forced = os.environ.get("PS1_SANDBOX_UID")
-    uid = int(forced) if forced else UID_BASE + os.getpid() % UID_SPAN
-    if uid < UID_BASE or _has_account(uid):
-        raise RuntimeError(f"sandbox uid {uid} belongs to an account; pick one from {UID_BASE} up")
+    if forced:
+        uid = int(forced)
+        if uid < UID_BASE or _has_account(uid):
+            raise RuntimeError(f"sandbox uid {uid} belongs to an account; pick one from {UID_BASE} up")
+        return uid, uid
+    uid = claim_fresh_uid()
     return uid, uid
+
+
+def claim_fresh_uid(path=USED_UIDS, tries=1000):
+    """A uid from ``UID_BASE`` up that no account, no running process and no earlier grading
+    (the registry at ``path``, read and appended under an exclusive lock, so two gradings that
+    start at once never get the same one) has used."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != 0 or not stat.S_ISREG(info.st_mode) or info.st_mode & 0o022:
+            raise RuntimeError(f"{path} is not a file of root's alone; remove it")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with open(fd, "r", closefd=False) as registry:
+            registry.seek(0)
+            used = {int(line) for line in registry.read().split() if line.isdigit()}
+        for _ in range(tries):
+            uid = UID_BASE + secrets.randbelow(UID_SPAN)
+            if uid not in used and not _has_account(uid) and not procs.owned_by(uid):
+                os.write(fd, f"{uid}\n".encode())
+                return uid
+        raise RuntimeError(f"no unused sandbox uid found in {tries} draws")
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def protect_from_oom():
+    """As root with CAP_SYS_RESOURCE: the OOM killer never picks this process or what it starts
+    (``oom_score_adj`` −1000, inherited by the session and the zygote). Without it (Docker's
+    default capabilities) this fails and they stay at 0; either way each worker sets its own to
+    1000, so under a memory limit the kernel ends a worker before any of them."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("-1000")
+        return True
+    except OSError:
+        return False
 
 
 def _has_account(uid):

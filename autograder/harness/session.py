@@ -142,6 +142,35 @@ class Zygote:
             self.sock.sendall(message)
         return self._reply(self.seq, timeout)
 
+    def death(self, wait=0.0):
+        """How the zygote ended (one line), or ``None`` while it runs (after waiting up to
+        ``wait`` seconds for it to end). It is not this process's child: the grading process
+        reaps it, so until then /proc still shows it as a zombie with its exit status."""
+        stop = time.time() + wait
+        while True:
+            died = self._death()
+            if died or time.time() >= stop:
+                return died
+            time.sleep(0.01)
+
+    def _death(self):
+        try:
+            with open(f"/proc/{self.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return "it is gone"
+        if fields[0] not in ("Z", "X"):
+            return None
+        try:
+            status = int(fields[49])  # exit_code, in waitpid's encoding (Linux 3.5 and later)
+        except (IndexError, ValueError):
+            return "it exited"
+        if os.WIFSIGNALED(status):
+            name = signal_name(os.WTERMSIG(status))
+            return f"it was killed by {name}" + (" (most likely the machine ran out of memory)" if name == "SIGKILL"
+                                                 else "")
+        return f"it exited with status {os.WEXITSTATUS(status)}"
+
     def close(self):
         try:
             self.command("exit", timeout=10)
@@ -190,6 +219,12 @@ class Remote:
             raise client.WorkerGone(f"sent an unreadable answer ({exc}); this test scores 0.") from None
         except (BrokenPipeError, ConnectionError, EOFError):
             self._kill()
+            died = self.zygote.death(wait=0.2)
+            if died:  # its workers die with it (PR_SET_PDEATHSIG): no verdict on the upload
+                client.grader_faults.append(f"the zygote died: {died}")
+                raise client.WorkerGone(f"was ended because the grader's process that starts each test's process "
+                                        f"died ({died}). This is no verdict on your code; please tell the course "
+                                        "staff.") from None
             raise client.WorkerGone(death_message(self.status())) from None
 
     def _kill(self):
@@ -207,8 +242,15 @@ class Remote:
         """Kill the worker and everything it started."""
         self.sock.close()
         self._kill()
-        self.status()
-        self.zygote.command("sweep", timeout=120.0)
+        if self.zygote.death():
+            return  # nothing to sweep with; the tests left say so
+        try:
+            self.status()
+            self.zygote.command("sweep", timeout=120.0)
+        except (OSError, RuntimeError, ValueError):
+            if not self.zygote.death(wait=1.0):
+                raise
+            # It died during the sweep: the test's own verdict stands, the next test says why.
 
     def restart(self):
         """A fresh worker for the rest of the test, in the same scratch folder (the files the
@@ -232,6 +274,7 @@ class Session:
         self.deadline, self.timeout = deadline, timeout
         self.entries = []
         self.current = None
+        self.zygote_death = None
 
     def send(self, message):
         os.write(self.report, (json.dumps(message) + "\n").encode())
@@ -246,7 +289,14 @@ class Session:
             self.send({"type": "collect_error", "where": report.nodeid, "text": str(report.longrepr)[:OUTPUT_CAP]})
 
     def backend(self, item):
-        transport = Remote(self.zygote, self.scratch, self.current)
+        try:
+            transport = Remote(self.zygote, self.scratch, self.current)
+        except Exception:
+            died = self.zygote.death(wait=1.0)
+            if not died:
+                raise
+            raise client.NoWorker(f"not run: the grader's process that starts each test's process died ({died}). "
+                                  "This is no verdict on your code; please tell the course staff.") from None
         # To the session log (fd 2 itself: pytest captures sys.stderr while a test runs).
         os.write(LOG_FD, f"test {getattr(item, 'ps1_number', item.nodeid)}: worker {transport.pid}\n".encode())
         return transport
@@ -258,7 +308,7 @@ class Session:
             info = self.zygote.ready()
         except (OSError, RuntimeError, ValueError) as exc:
             info = {"error": f"the zygote did not start: {type(exc).__name__}: {exc}"}
-        self.send({"type": "workers", "info": info})
+        self.send({"type": "workers", "info": info, "session_pid": os.getpid(), "zygote_pid": self.zygote.pid})
         client.backend = self.backend
         ordered = interleave(session.items, self.entries)
         for index, (item, entry) in enumerate(ordered):
@@ -268,17 +318,32 @@ class Session:
                            "output": "not run: the grading time budget ran out (an earlier test of yours took "
                                      "very long or hung)."})
                 continue
+            died = self.zygote.death()
+            if died:
+                if not self.zygote_death:
+                    self.zygote_death = died
+                    self.send({"type": "died", "process": "zygote", "cause": died})
+                self.send({"type": "result", "id": entry["id"], "status": "failed", "seconds": 0.0,
+                           "grader_fault": f"the zygote died: {died}",
+                           "output": f"not run: the grader's process that starts each test's process died ({died}). "
+                                     "This is no verdict on your code; please tell the course staff."})
+                continue
             # Leave every test that still has to run at least a fair share of what is left.
             remaining = len(ordered) - index
             self.current = max(1.0, min(self.timeout, left - 0.5 * (remaining - 1)))
             item.ps1_number = entry["number"]
             started = time.time()
+            client.grader_faults.clear()
             try:
                 status, output = outcome_of(runtestprotocol(item, log=False, nextitem=None))
             except Exception as exc:  # noqa: BLE001 — a bug of ours costs this test, never the session
+                client.grader_faults.append(f"the session raised {type(exc).__name__}: {str(exc)[:300]}")
                 status, output = "failed", f"internal grader error ({type(exc).__name__}), please tell the course staff."
-            self.send({"type": "result", "id": entry["id"], "status": status, "output": output,
-                       "seconds": round(time.time() - started, 3)})
+            result = {"type": "result", "id": entry["id"], "status": status, "output": output,
+                      "seconds": round(time.time() - started, 3)}
+            if client.grader_faults and status != "passed":
+                result["grader_fault"] = "; ".join(client.grader_faults)[:500]
+            self.send(result)
             release_memory()
         return True
 

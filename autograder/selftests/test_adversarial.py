@@ -142,6 +142,28 @@ class Memory:
     first_child: str = ""
     tree_mb: float = 0.0
     grader_hwm_mb: float = 0.0
+    held_mb: float = 0.0      # memory files (memfd, /dev/shm) the tree holds open: in no PSS
+    total_mb: float = 0.0     # the peak of both together: what a container's limit counts
+
+
+def held_files_mb(pids):
+    """Memory the processes ``pids`` hold in open memory files (memfd, files in /dev/shm), each
+    file counted once, in MB: pages no process's PSS shows, yet the container's limit counts."""
+    seen = {}
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith(("/memfd:", "/dev/shm/")):
+                    info = os.stat(f"/proc/{pid}/fd/{fd}")
+                    seen[(info.st_dev, info.st_ino)] = info.st_blocks * 512
+            except OSError:
+                continue
+    return sum(seen.values()) / 2**20
 
 
 def _sample_tree(proc, memory, done):
@@ -149,7 +171,10 @@ def _sample_tree(proc, memory, done):
     while not done.is_set() and proc.poll() is None:
         tree = procs.descendants(proc.pid)
         pss_mb = sum(procs.pss_kb(pid) for pid in tree) / 1024
+        held_mb = held_files_mb(tree)
         memory.tree_mb = max(memory.tree_mb, pss_mb)
+        memory.held_mb = max(memory.held_mb, held_mb)
+        memory.total_mb = max(memory.total_mb, pss_mb + held_mb)
         alone = alone and len(tree) == 1
         if alone:
             memory.staging_mb = max(memory.staging_mb, pss_mb)
@@ -328,3 +353,19 @@ def test_workers_reach_no_network(tmp_path, sandbox_uid):
         listener.close()
     assert received is None, f"a worker sent {received!r} over UDP"
     assert results["score"] == 40.0
+
+
+# Gradescope's container (768 MB) less the honest grading's peak (make bench: ~460 MB with the
+# CPU-only torch) is the headroom an upload may never push the grader's tree past.
+CONTAINER_MB = 768
+
+
+def test_memory_files_are_refused(tmp_path, sandbox_uid):
+    """A worker cannot hold memory outside its address-space limit: memfd is refused (seccomp),
+    so the tree never holds memory files and stays within the container."""
+    attack = next(a for a in adversarial.ATTACKS if a.name == "memory_files")
+    results, stdout, memory = grade_isolated(adversarial.write(attack, tmp_path / "upload"),
+                                             tmp_path / "results.json", sandbox_uid)
+    check_sections(results, attack.expect, stdout)
+    assert memory.held_mb < 1, f"the grading's processes held {memory.held_mb:.0f} MB in memory files"
+    assert memory.total_mb < CONTAINER_MB, f"the grading peaked at {memory.total_mb:.0f} MB (PSS + memory files)"

@@ -277,6 +277,8 @@ def test_regrade_export_end_to_end(tmp_path):
     assert "grading 7 with 2 job(s)" in first.stdout
     assert not any(s in first.stdout + first.stderr for s in NAMES_AND_EMAILS), "names printed without --names"
     scores_before = (out / "scores.csv").read_text()
+    for log in (out / "results").glob("*/grade.log"):  # staff can see what confined each grading
+        assert "Protections of this grading's test processes:" in log.read_text(), log
 
     # Right away (the grader files must not change in between): the unzipped export holds the
     # same uploads, so nothing is graded again.

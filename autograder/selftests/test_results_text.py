@@ -153,7 +153,7 @@ def deep_tree_session(staged_root, work, *args, **kwargs):
     os.mkdir("locked")
     os.chmod("locked", 0)
     os.fchdir(here)
-    return [dict(t, id=t["number"]) for t in results.expected_tests()], {}, []
+    return [dict(t, id=t["number"]) for t in results.expected_tests()], {}, [], {}
 
 
 if case in ("stage", "interrupt"):
@@ -161,7 +161,7 @@ if case in ("stage", "interrupt"):
 elif case == "recursion":
     g.run_session = boom
 elif case == "no_manifest":
-    g.run_session = lambda *args, **kwargs: (None, {}, [])
+    g.run_session = lambda *args, **kwargs: (None, {}, [], {})
 elif case in ("deep_tree", "unwritable"):
     g.run_session = deep_tree_session
 sys.exit(g.grade_command(upload, out))

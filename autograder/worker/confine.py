@@ -11,7 +11,14 @@ this file is copied next to the probe library into the worker's runtime folder.
   the sandbox user (no supplementary groups);
 * Landlock, where the kernel offers it: reads only below the interpreter, its packages, the
   runtime, the staged upload and system folders; writes only in the worker's scratch folder;
-  no TCP; no signals to, or abstract sockets of, processes outside the worker's own domain.
+  no TCP; no signals to, or abstract sockets of, processes outside the worker's own domain;
+* the kernel's OOM killer picks a worker first (``oom_score_adj`` 1000);
+* a seccomp filter (through libseccomp, where it is installed) refusing the system calls
+  grading never needs and that reach past every limit above: the kernel keyrings (per uid,
+  outside every namespace: a channel between tests and gradings), memory files (``memfd``:
+  in no process's address space), ``userfaultfd``, ``bpf``, ``perf_event_open``, ``ptrace``
+  and ``process_vm_*``, io_uring, new namespaces (``unshare``, ``setns``, ``clone`` with a
+  namespace flag, ``clone3``), mounts, modules, ``kexec``, swap, reboot and the clocks.
 """
 import ctypes
 import os
@@ -43,6 +50,65 @@ _NO_IPC = (("/proc/sys/kernel/shmmni", "0"), ("/proc/sys/kernel/shmall", "0"), (
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+
+# System calls a worker is refused (EPERM; clone3 gets ENOSYS, so that glibc falls back to
+# clone, whose flags the filter can see). Names libseccomp does not know on this architecture
+# are skipped.
+DENIED_SYSCALLS = (
+    "add_key", "keyctl", "request_key",
+    "memfd_create", "memfd_secret", "userfaultfd", "bpf", "perf_event_open",
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "unshare", "setns", "mount", "umount2", "mount_setattr", "move_mount", "open_tree", "fsopen", "fsconfig",
+    "fsmount", "fspick", "pivot_root", "chroot",
+    "init_module", "finit_module", "delete_module", "create_module", "kexec_load", "kexec_file_load",
+    "swapon", "swapoff", "reboot", "acct", "iopl", "ioperm", "quotactl", "quotactl_fd", "lookup_dcookie",
+    "open_by_handle_at", "name_to_handle_at", "fanotify_init",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+)
+CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000,
+                         0x00000080)  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
+_SCMP_ACT_ALLOW = 0x7FFF0000
+_SCMP_CMP_MASKED_EQ = 7
+EPERM, ENOSYS = 1, 38
+
+
+def _scmp_errno(code):
+    return 0x00050000 | code
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
+                ("datum_b", ctypes.c_uint64)]
+
+
+def _load_libseccomp():
+    # Loaded when the zygote imports this module: a worker's Landlock rules come later.
+    for name in ("libseccomp.so.2", "libseccomp.so"):
+        try:
+            lib = ctypes.CDLL(name, use_errno=True)
+        except OSError:
+            continue
+        lib.seccomp_init.restype = ctypes.c_void_p
+        lib.seccomp_init.argtypes = [ctypes.c_uint32]
+        lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
+                                               ctypes.POINTER(_ArgCmp)]
+        lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+        lib.seccomp_load.argtypes = [ctypes.c_void_p]
+        lib.seccomp_release.argtypes = [ctypes.c_void_p]
+        return lib
+    return None
+
+
+_seccomp = _load_libseccomp()
+
+
+def syscall_number(name):
+    """The native number of system call ``name``, or ``None`` (no libseccomp, or unknown here)."""
+    if _seccomp is None:
+        return None
+    number = _seccomp.seccomp_syscall_resolve_name(name.encode())
+    return number if number >= 0 else None
 
 
 def prctl(option, value):
@@ -180,6 +246,78 @@ def private_namespaces():
         except OSError:
             described = "private network and IPC namespaces"
     return described
+
+
+def oom_first():
+    """Make this process the OOM killer's first choice (``oom_score_adj`` 1000): under any
+    memory limit the kernel ends a worker (that test fails as having used too much memory), not
+    the session or the zygote. Raising it needs no privilege. Where root holds CAP_SYS_RESOURCE
+    the value written is also the floor the worker may return to; in a container without it
+    (Docker's default, hence Gradescope's) student code could set it back to the zygote's 0,
+    which leaves the worker an ordinary candidate sized by what it maps (bounded by its
+    address-space limit; memfd, the one way past that limit, is refused by the filter)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("1000")
+        return True
+    except OSError:
+        return False
+
+
+def seccomp_filter():
+    """Refuse :data:`DENIED_SYSCALLS` and namespace-making ``clone`` for this process and what it
+    starts. Returns a description, or ``None`` where libseccomp or seccomp is missing."""
+    if _seccomp is None:
+        return None
+    ctx = _seccomp.seccomp_init(_SCMP_ACT_ALLOW)
+    if not ctx:
+        return None
+    try:
+        denied = 0
+        for name in DENIED_SYSCALLS:
+            number = syscall_number(name)
+            if number is not None and _seccomp.seccomp_rule_add_array(ctx, _scmp_errno(EPERM), number, 0, None) == 0:
+                denied += 1
+        clone, clone3 = syscall_number("clone"), syscall_number("clone3")
+        for flag in CLONE_NAMESPACE_FLAGS if clone is not None else ():
+            rule = _ArgCmp(0, _SCMP_CMP_MASKED_EQ, flag, flag)
+            if _seccomp.seccomp_rule_add_array(ctx, _scmp_errno(EPERM), clone, 1, ctypes.byref(rule)) != 0:
+                return None
+        if clone3 is not None and _seccomp.seccomp_rule_add_array(ctx, _scmp_errno(ENOSYS), clone3, 0, None) != 0:
+            return None
+        if _seccomp.seccomp_load(ctx) != 0:
+            return None
+    finally:
+        _seccomp.seccomp_release(ctx)
+    return f"seccomp: {denied} system calls refused (keyrings, memfd, bpf, ptrace, io_uring, namespaces, mounts, ...)"
+
+
+def memfd_refused():
+    """Whether the filter is in force here (``memfd_create`` fails with EPERM); ``None`` without libc's wrapper."""
+    try:
+        fd = _libc.memfd_create(b"ps1-probe", 0)
+    except AttributeError:
+        return None
+    if fd >= 0:
+        os.close(fd)
+        return False
+    return ctypes.get_errno() == EPERM
+
+
+KEYCTL_CLEAR, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = 7, -4, -5
+
+
+def clear_keyrings():
+    """Empty this uid's user and user-session keyrings (they outlive its processes). Workers
+    cannot add keys (the seccomp filter); this covers a machine without libseccomp's filter
+    but with its resolver, and is a no-op without either."""
+    number = syscall_number("keyctl")
+    if number is None:
+        return False
+    ok = True
+    for ring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+        ok = _libc.syscall(ctypes.c_long(number), ctypes.c_long(KEYCTL_CLEAR), ctypes.c_long(ring)) == 0 and ok
+    return ok
 
 
 def drop_privileges(user):

@@ -147,6 +147,7 @@ class Zygote:
         if pid == 0:
             try:
                 os.close(read_end)
+                oom = confine.oom_first()
                 namespaces = confine.private_namespaces()
                 described = confine.landlock(self.read_paths(), ["/dev/null"])
                 outside = os.path.dirname(self.runtime)
@@ -155,18 +156,24 @@ class Zygote:
                     described = None if described else described  # not enforced after all
                 except PermissionError:
                     pass
-                os.write(write_end, json.dumps([described, namespaces]).encode())
+                syscalls = confine.seccomp_filter()
+                if syscalls and confine.memfd_refused() is False:
+                    syscalls = None  # loaded, yet not enforced
+                os.write(write_end, json.dumps([described, namespaces, syscalls, oom]).encode())
             finally:
                 os._exit(0)
         os.close(write_end)
         try:
-            described, namespaces = json.loads(os.read(read_end, 4096).decode())
+            described, namespaces, syscalls, oom = json.loads(os.read(read_end, 4096).decode())
         except ValueError:
-            described = namespaces = None
+            described = namespaces = syscalls = oom = None
         os.close(read_end)
         os.waitpid(pid, 0)
         found["filesystem"] = described or "no Landlock: private copies and file permissions only"
         found["namespaces"] = namespaces or "none (not root)"
+        found["syscalls"] = syscalls or "no seccomp filter (libseccomp is not installed)"
+        found["oom"] = (f"workers first (oom_score_adj 1000; the zygote {_oom_score_adj()})" if oom
+                        else "the kernel's default choice")
         return found
 
     def _become_worker(self, channel, command):
@@ -181,9 +188,11 @@ class Zygote:
         # CPU: the test's own limit (the session sends it; the same in-process on a student's
         # machine); the session's clock ends a worker that waits instead of computing.
         confine.limit(int(command["cpu_s"]), args.memory_mb, args.file_size_mb, args.max_processes, self.user)
+        confine.oom_first()
         confine.private_namespaces()
         confine.drop_privileges(self.user)
         confine.landlock(read_paths=self.read_paths(), write_paths=[scratch, "/dev/null"])
+        confine.seccomp_filter()
         os.chdir(scratch)
         os.environ.update(HOME=scratch, TMPDIR=scratch, TMP=scratch, TEMP=scratch, USER="student", LOGNAME="student")
         import tempfile
@@ -201,6 +210,14 @@ class Zygote:
             if frame is None:
                 return
             chan.sendall(srv.handle(frame))
+
+
+def _oom_score_adj():
+    try:
+        with open("/proc/self/oom_score_adj") as adj:
+            return adj.read().strip()
+    except OSError:
+        return "?"
 
 
 def _reap_all():
@@ -248,6 +265,7 @@ def _kill_user(user):
             os.setuid(user[0])
             for _ in range(3):
                 os.kill(-1, signal.SIGKILL)  # every process of this user but the caller
+            confine.clear_keyrings()
         finally:
             os._exit(0)
     os.waitpid(pid, 0)

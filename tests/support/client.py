@@ -30,6 +30,17 @@ WALL_LIMIT_S = 3 * CPU_LIMIT_S
 backend = None
 # module -> where its import hung (the grader's per-test timeouts), so later tests fail fast.
 hung_imports = {}
+# Why the running test failed through the grader's own fault, if it did: set only by this
+# process's code (never from a worker's answer), read and reset by the session after each
+# test; results.json and regrade take it from there, never from a message's text.
+grader_faults = []
+
+
+def grader_fault(message, cause):
+    """Fail the running test with ``message`` and mark it as the grader's fault (``cause``: one
+    line for staff)."""
+    grader_faults.append(cause)
+    fail(message)
 
 
 class WorkerGone(Exception):
@@ -146,6 +157,7 @@ class Worker:
         self.transport, self.label = transport, label
         self.next_id = 0
         self.gone = None
+        self.fault = None  # set where ``gone`` is the grader's fault (no worker could be started)
         self.importing = None
 
     # -- raw requests -----------------------------------------------------------------------
@@ -156,6 +168,8 @@ class Worker:
         (the call in the student's words) names what was running if the worker dies or runs
         out of time."""
         if self.gone:
+            if self.fault:
+                grader_fault(self.gone, self.fault)
             fail(self.gone)
         self.next_id += 1
         rid = self.next_id
@@ -180,9 +194,11 @@ class Worker:
         if "error" in answer:
             info = answer["error"] if isinstance(answer["error"], dict) else {"message": str(answer["error"])}
             if info.get("kind") == "protocol":
-                # The worker's text is the student's to forge: one short line, marked as its report.
-                fail(f"internal grader error: the test process could not read the grader's request (it reported: "
-                     f"{describe(info)}). Please tell the course staff.")
+                # The worker's word only, and the student's to forge: a problem of the upload's
+                # process, never the grader's fault.
+                self.gone = (f"the test process said it could not read the grader's request (it reported: "
+                             f"{describe(info)}); this test scores 0.")
+                fail(self.gone)
             raise StudentRaised(info)
         return answer["ok"]
 
@@ -378,9 +394,16 @@ def open_worker(item):
         return Worker(backend(item), label=label)
     except Exception as exc:  # noqa: BLE001 — the grader's fault, reported as such
         worker = Worker(_Unavailable(), label=label)
-        worker.gone = (f"internal grader error: no test process could be started ({type(exc).__name__}); "
-                       "please tell the course staff.")
+        worker.gone = (str(exc) if isinstance(exc, NoWorker) else
+                       f"internal grader error: no test process could be started ({type(exc).__name__}: "
+                       f"{str(exc)[:200]}); please tell the course staff.")
+        worker.fault = f"no worker could be started: {type(exc).__name__}: {str(exc)[:200]}"
         return worker
+
+
+class NoWorker(Exception):
+    """Raised by the session's backend when it knows why no worker can start; the message is
+    shown as it is."""
 
 
 class _Unavailable:

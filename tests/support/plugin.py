@@ -58,6 +58,7 @@ def pytest_runtest_makereport(item, call):
             prefix = "not implemented yet" if exc.info.get("not_implemented") else "your code raised"
             report.longrepr = f"{prefix}: {client.describe(exc.info)}"
         else:
+            client.grader_faults.append(f"the test stopped with {type(exc).__name__}: {str(exc)[:300]}")
             report.longrepr = (f"the test stopped with {type(exc).__name__}: {str(exc)[:300]}. This is a bug in "
                                "the test, not in your code: please tell the course staff.")
 
