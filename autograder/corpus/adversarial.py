@@ -407,6 +407,35 @@ FORGED_PROTOCOL = '''
 ''' % POSED_MESSAGE
 
 
+# Answers kl_divergence with one 64 MB region and 20 tensors over it: a reader that copied
+# each reference would hold 1.3 GB.
+ALIASED_ANSWER = '''
+    import sys as _sys
+    def _alias_answers():
+        server = _sys.modules.get("probes.server") or _sys.modules.get("tests.probes.server")
+        wire = _sys.modules.get("probes.wire") or _sys.modules.get("tests.probes.wire")
+        if server is None or wire is None:
+            return
+        import json, struct
+        real = server.Server.handle
+        def handle(self, frame):
+            if b"kl_divergence" not in frame or b"kl_divergence_logits" in frame:
+                return real(self, frame)
+            try:
+                rid = wire.decode(frame, resolve=self._resolve)["id"]
+            except Exception:
+                rid = None
+            count = 16 << 20
+            one = {"$tensor": {"dtype": "float32", "shape": [count], "offset": 0, "device": "cpu",
+                               "type": "Tensor", "requires_grad": False}}
+            header = json.dumps({"$dict": [["id", rid], ["ok", {"$tuple": [one] * 20}]]}).encode()
+            blob = bytes(4 * count)
+            return b"PS1W" + struct.pack(">IQ", len(header), len(blob)) + header + blob
+        server.Server.handle = handle
+    _alias_answers()
+'''
+
+
 def _container_attacks():
     probability = solution("probability.py")
     return [
@@ -417,6 +446,9 @@ def _container_attacks():
         Attack("memory_files", "likelihood.py holds 20 memory files of 16 MB (memfd) at import and leaves a "
                "child holding them; otherwise correct",
                {"likelihood.py": prepend(solution("likelihood.py"), MEMFDS)}, {}),
+        Attack("aliased_answer", "probability.py answers every call of kl_divergence with a 64 MB frame "
+               "whose 20 tensors all point at the same bytes",
+               {"probability.py": prepend(probability, ALIASED_ANSWER)}, {1: "less"}),
         Attack("forged_protocol_error", "probability.py patches the probe server so that every call of "
                "kl_divergence answers with a protocol error whose message claims an internal grader error",
                {"probability.py": prepend(probability, FORGED_PROTOCOL)}, {1: "less"}),

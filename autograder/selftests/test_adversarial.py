@@ -369,3 +369,15 @@ def test_memory_files_are_refused(tmp_path, sandbox_uid):
     check_sections(results, attack.expect, stdout)
     assert memory.held_mb < 1, f"the grading's processes held {memory.held_mb:.0f} MB in memory files"
     assert memory.total_mb < CONTAINER_MB, f"the grading peaked at {memory.total_mb:.0f} MB (PSS + memory files)"
+
+
+def test_aliased_answer_is_read_within_its_size(tmp_path, sandbox_uid):
+    """An answer frame whose tensors share bytes is refused, not copied once per reference: the
+    session holds at most the frame itself."""
+    attack = next(a for a in adversarial.ATTACKS if a.name == "aliased_answer")
+    results, stdout, memory = grade_isolated(adversarial.write(attack, tmp_path / "upload"),
+                                             tmp_path / "results.json", sandbox_uid)
+    check_sections(results, attack.expect, stdout)
+    kl = [t for t in results["tests"] if t["number"].startswith("1.") and t["status"] != "passed"]
+    assert kl and all("share bytes" in t["output"] for t in kl), [t["output"][:200] for t in kl]
+    assert memory.total_mb < CONTAINER_MB, f"the grading peaked at {memory.total_mb:.0f} MB"

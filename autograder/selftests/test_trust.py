@@ -138,3 +138,16 @@ def test_round_trip_keeps_types():
     assert torch.equal(back["b"], value["b"]) and back["f"].isnan()[1]
     assert back["tuple"] == value["tuple"] and back["list"] == [[1], []]
     assert back["dtype"] is torch.float64 and back["keys"] == {3: "int key", "s": 1}
+
+
+def test_tensors_of_a_frame_may_not_share_bytes():
+    """Each tensor's bytes are its own, so a frame decodes to at most its own size."""
+    frame = wire.encode([torch.arange(6.0), torch.zeros(0), torch.zeros(0), torch.ones(2)])
+    assert [t.tolist() for t in wire.decode(frame)] == [list(range(6)), [], [], [1.0, 1.0]]
+    header_len, _ = wire.frame_sizes(frame[:wire.PREFIX_BYTES])
+    header = json.loads(frame[wire.PREFIX_BYTES:wire.PREFIX_BYTES + header_len])
+    blob = frame[wire.PREFIX_BYTES + header_len:]
+    first = header[0]
+    for aliases in ([first, first], [first, {"$tensor": {**first["$tensor"], "offset": 4, "shape": [2]}}]):
+        with pytest.raises(wire.WireError, match="share bytes"):
+            wire.decode_parts(json.dumps(aliases).encode(), blob)

@@ -16,6 +16,7 @@ Values that JSON has no word for are tagged objects with exactly one key:
 * from the session only: ``{"$generator": seed, "device": "cpu"}``, ``{"$dtype": "float64"}``,
   ``{"$device": "cpu"}``, ``{"$params": ref}`` (that model's ``parameters()``).
 """
+import bisect
 import json
 import math
 import struct
@@ -192,6 +193,7 @@ class Decoder:
 
     def __init__(self, blob, resolve=None, limits=LIMITS):
         self.blob, self.resolve, self.limits, self.items = blob, resolve, limits, 0
+        self.regions = []  # (start, end) of every tensor's bytes decoded so far
 
     def value(self, obj, depth=0):
         if depth > self.limits.depth:
@@ -251,6 +253,16 @@ class Decoder:
         if self.items > self.limits.items:
             raise WireError(f"more than {self.limits.items} items")
 
+    def _claim(self, start, end):
+        """Every tensor's bytes are its own: a frame cannot make the reader copy the same bytes
+        once per reference (20 tensors over one 64 MB region would be 1.3 GB), so what a frame
+        decodes to is at most its blob."""
+        if end > start:
+            at = bisect.bisect_left(self.regions, (start, end))
+            if (at > 0 and self.regions[at - 1][1] > start) or (at < len(self.regions) and self.regions[at][0] < end):
+                raise WireError("two tensors share bytes of the frame")
+            self.regions.insert(at, (start, end))
+
     def tensor(self, info):
         if not isinstance(info, dict):
             raise WireError("a malformed $tensor")
@@ -273,6 +285,7 @@ class Decoder:
         itemsize = np.dtype(np_dtype).itemsize
         if type(offset) is not int or offset < 0 or offset + numel * itemsize > len(self.blob):
             raise WireError("a tensor whose bytes lie outside the frame")
+        self._claim(offset, offset + numel * itemsize)
         array = np.frombuffer(self.blob, dtype=np_dtype if dtype != "bool" else np.uint8, count=numel,
                               offset=offset).reshape(shape)
         if dtype == "bool" and array.size and array.max() > 1:
