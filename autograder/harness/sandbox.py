@@ -10,6 +10,7 @@ import pwd
 import secrets
 import signal
 import stat
+import tempfile
 import time
 
 from ..worker import procs
@@ -21,8 +22,10 @@ PR_SET_CHILD_SUBREAPER = 36
 # once), and nothing a uid owns (a key, a file) is ever another grading's.
 UID_BASE = 1_900_000_000
 UID_SPAN = 100_000_000
-# The uids handed out so far, one per line: root's alone (in /run, which no one else may write).
+# The uids handed out so far, one per line, in a folder of root's alone: /run (which no one
+# else may write), else the temporary folder.
 USED_UIDS = os.environ.get("PS1_USED_UIDS", "/run/ps1-grader/used-uids")
+USED_UIDS_FALLBACK = os.path.join(tempfile.gettempdir(), "ps1-grader", "used-uids")
 
 
 def sandbox_user():
@@ -40,16 +43,36 @@ def sandbox_user():
     return uid, uid
 
 
-def claim_fresh_uid(path=USED_UIDS, tries=1000):
+def _open_registry(path):
+    """The registry's descriptor, in a folder and a file that only root may write (a folder
+    someone else made, or a link, is refused: the grader appends to this file as root)."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    info = os.lstat(folder)
+    if info.st_uid != 0 or not stat.S_ISDIR(info.st_mode) or info.st_mode & 0o022:
+        raise OSError(f"{folder} is not a folder of root's alone")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    info = os.fstat(fd)
+    if info.st_uid != 0 or not stat.S_ISREG(info.st_mode) or info.st_mode & 0o022:
+        os.close(fd)
+        raise OSError(f"{path} is not a file of root's alone")
+    return fd
+
+
+def claim_fresh_uid(path=None, tries=1000):
     """A uid from ``UID_BASE`` up that no account, no running process and no earlier grading
     (the registry at ``path``, read and appended under an exclusive lock, so two gradings that
     start at once never get the same one) has used."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    problems = []
+    for candidate in ([path] if path else [USED_UIDS, USED_UIDS_FALLBACK]):
+        try:
+            fd = _open_registry(candidate)
+            break
+        except OSError as exc:
+            problems.append(f"{candidate}: {exc}")
+    else:
+        raise RuntimeError("no registry of used sandbox uids could be opened (" + "; ".join(problems) + ")")
     try:
-        info = os.fstat(fd)
-        if info.st_uid != 0 or not stat.S_ISREG(info.st_mode) or info.st_mode & 0o022:
-            raise RuntimeError(f"{path} is not a file of root's alone; remove it")
         fcntl.flock(fd, fcntl.LOCK_EX)
         with open(fd, "r", closefd=False) as registry:
             registry.seek(0)
