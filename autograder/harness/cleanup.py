@@ -9,6 +9,7 @@ tree's file system (no mount point is crossed).
 """
 import os
 import stat
+import time
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
@@ -46,16 +47,21 @@ def _unlink(name, fd):
         os.unlink(name, dir_fd=fd)
 
 
-def remove_tree(root):
-    """Delete ``root`` and everything below it; never raises. Returns how many entries failed
-    (0 when everything is gone)."""
+class OutOfTime(Exception):
+    """:func:`remove_tree` reached its ``stop_at`` with entries left."""
+
+
+def remove_tree(root, stop_at=None):
+    """Delete ``root`` and everything below it; never raises but :class:`OutOfTime` (only when
+    ``stop_at``, a ``time.monotonic()`` value, is given and passes first). Returns how many
+    entries failed (0 when everything is gone)."""
     try:
-        return _remove_tree(os.fspath(root))
+        return _remove_tree(os.fspath(root), stop_at)
     except (OSError, ValueError, RecursionError, MemoryError):
         return 1
 
 
-def _remove_tree(root):
+def _remove_tree(root, stop_at=None):
     try:
         st = os.lstat(root)
     except FileNotFoundError:
@@ -75,6 +81,8 @@ def _remove_tree(root):
         parents = [top_parent]
         try:
             while frames:
+                if stop_at is not None and time.monotonic() > stop_at:
+                    raise OutOfTime(root)
                 frame = frames[-1]
                 if frame[2] is None:
                     frame[2] = []
@@ -83,7 +91,9 @@ def _remove_tree(root):
                             listed = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
                     except OSError:
                         listed, failed = [], failed + 1
-                    for entry_name, is_dir in listed:
+                    for count, (entry_name, is_dir) in enumerate(listed):
+                        if stop_at is not None and count % 256 == 255 and time.monotonic() > stop_at:
+                            raise OutOfTime(root)
                         if is_dir:
                             frame[2].append(entry_name)
                             continue
