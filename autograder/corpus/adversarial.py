@@ -436,22 +436,6 @@ ALIASED_ANSWER = '''
 '''
 
 
-# Empty folders made in the working folder for 6 s at import (inside every test's CPU limit):
-# removing them after each test once took 5-30 s off the clock and ran the deadline out.
-FOLDER_FLOOD = '''
-    def _flood(seconds=6.0):
-        import os as _os, time as _time
-        stop, n = _time.monotonic() + seconds, 0
-        while _time.monotonic() < stop:
-            try:
-                _os.mkdir(f"f{n}")
-            except OSError:
-                return
-            n += 1
-    _flood()
-'''
-
-
 def _container_attacks():
     probability = solution("probability.py")
     return [
@@ -472,10 +456,6 @@ def _container_attacks():
 
 
 ATTACKS = ATTACKS + _container_attacks()
-# Slow (a minute of folder making and removing): graded by its own self-test only.
-FOLDER_FLOOD_ATTACK = Attack("folder_flood", "probability.py fills its working folder with empty folders for 6 s at "
-                             "import (each test still within its CPU limit); otherwise correct",
-                             {"probability.py": prepend(solution("probability.py"), FOLDER_FLOOD)}, {1: "less"})
 
 
 # --- zip uploads --------------------------------------------------------------------------------

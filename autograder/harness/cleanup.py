@@ -9,7 +9,6 @@ tree's file system (no mount point is crossed).
 """
 import os
 import stat
-import time
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
@@ -47,21 +46,16 @@ def _unlink(name, fd):
         os.unlink(name, dir_fd=fd)
 
 
-class OutOfTime(Exception):
-    """:func:`remove_tree` reached its ``stop_at`` with entries left."""
-
-
-def remove_tree(root, stop_at=None):
-    """Delete ``root`` and everything below it; never raises but :class:`OutOfTime` (only when
-    ``stop_at``, a ``time.monotonic()`` value, is given and passes first). Returns how many
-    entries failed (0 when everything is gone)."""
+def remove_tree(root):
+    """Delete ``root`` and everything below it; never raises. Returns how many entries failed
+    (0 when everything is gone)."""
     try:
-        return _remove_tree(os.fspath(root), stop_at)
+        return _remove_tree(os.fspath(root))
     except (OSError, ValueError, RecursionError, MemoryError):
         return 1
 
 
-def _remove_tree(root, stop_at=None):
+def _remove_tree(root):
     try:
         st = os.lstat(root)
     except FileNotFoundError:
@@ -81,8 +75,6 @@ def _remove_tree(root, stop_at=None):
         parents = [top_parent]
         try:
             while frames:
-                if stop_at is not None and time.monotonic() > stop_at:
-                    raise OutOfTime(root)
                 frame = frames[-1]
                 if frame[2] is None:
                     frame[2] = []
@@ -91,9 +83,7 @@ def _remove_tree(root, stop_at=None):
                             listed = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
                     except OSError:
                         listed, failed = [], failed + 1
-                    for count, (entry_name, is_dir) in enumerate(listed):
-                        if stop_at is not None and count % 256 == 255 and time.monotonic() > stop_at:
-                            raise OutOfTime(root)
+                    for entry_name, is_dir in listed:
                         if is_dir:
                             frame[2].append(entry_name)
                             continue
