@@ -219,13 +219,19 @@ class Remote:
             raise client.WorkerGone(f"sent an unreadable answer ({exc}); this test scores 0.") from None
         except (BrokenPipeError, ConnectionError, EOFError):
             self._kill()
-            died = self.zygote.death(wait=0.2)
-            if died:  # its workers die with it (PR_SET_PDEATHSIG): no verdict on the upload
+            try:
+                status = self.status()
+            except (OSError, RuntimeError, ValueError):
+                status = None  # the zygote cannot answer: it died, and its workers with it (PR_SET_PDEATHSIG)
+            died = self.zygote.death(wait=0.2 if status is not None else 2.0)
+            if died:  # no verdict on the upload
                 client.grader_faults.append(f"the zygote died: {died}")
                 raise client.WorkerGone(f"was ended because the grader's process that starts each test's process "
                                         f"died ({died}). This is no verdict on your code; please tell the course "
                                         "staff.") from None
-            raise client.WorkerGone(death_message(self.status())) from None
+            if status is None:
+                raise
+            raise client.WorkerGone(death_message(status)) from None
 
     def _kill(self):
         try:
