@@ -13,7 +13,7 @@ import stat
 import tempfile
 import time
 
-from ..worker import procs
+from ..worker import confine, procs
 
 PR_SET_CHILD_SUBREAPER = 36
 # Workers of one grading run as a uid of their own, drawn at random from a range no account
@@ -92,14 +92,7 @@ def protect_from_oom():
     (``oom_score_adj`` −1000, inherited by the session and the zygote). Without it (Docker's
     default capabilities) this fails and they stay at 0; either way each worker sets its own to
     1000, so under a memory limit the kernel ends a worker before any of them."""
-    if os.geteuid() != 0:
-        return False
-    try:
-        with open("/proc/self/oom_score_adj", "w") as adj:
-            adj.write("-1000")
-        return True
-    except OSError:
-        return False
+    return os.geteuid() == 0 and confine.set_oom_score_adj(-1000)
 
 
 def _has_account(uid):

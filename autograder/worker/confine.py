@@ -256,9 +256,14 @@ def oom_first():
     (Docker's default, hence Gradescope's) student code could set it back to the zygote's 0,
     which leaves the worker an ordinary candidate sized by what it maps (bounded by its
     address-space limit; memfd, the one way past that limit, is refused by the filter)."""
+    return set_oom_score_adj(1000)
+
+
+def set_oom_score_adj(value):
+    """Write this process's ``oom_score_adj`` (inherited by what it forks); False if refused."""
     try:
         with open("/proc/self/oom_score_adj", "w") as adj:
-            adj.write("1000")
+            adj.write(str(value))
         return True
     except OSError:
         return False
