@@ -184,6 +184,16 @@ def nll_case(gen, ref, model, config, input_shape, scale=1.5):
 
 
 # --- models for the samplers: parities that show every wrong sampler ----------------------------
+#
+# A parity model's entries are fair coins or XORs of earlier entries (flipped by the sign), so every
+# value a sampler can produce for it is an affine function over GF(2) of the coins it has drawn:
+# an int bitmask, bit 0 the constant 1 and bit i the i-th coin. Two such functions that differ
+# disagree on at least half of the coin outcomes, so one symbolic run tells whether 64 samples
+# catch a sampler except with probability below 2^-64, and how many bits a sampler that never
+# conditions on its samples would have to guess.
+
+GUESS_BITS = 32  # a sampler that learns only the model's logits at one fixed input passes with p < 2^-28
+
 
 def _parity_params(gen, entries, earlier, coin=1 / 3):
     """Random subsets (each earlier entry with probability 1/2, the entry just before always)
@@ -201,40 +211,79 @@ def _parity_params(gen, entries, earlier, coin=1 / 3):
 
 
 def _decide(subsets, signs, values, k):
-    """Entry k's value given the values of the entries before it; None for a fair coin."""
+    """Entry k's value (an affine bitmask, or a plain 0/1) given the values of the entries before
+    it; None for a fair coin. The logit ``s · prod(1 - 2 x_j)`` is positive iff
+    ``[s > 0] XOR (XOR of the x_j)``."""
     if signs[k] == 0:
         return None
-    parity = 1.0
+    value = int(signs[k] > 0)
     for j in subsets[k].nonzero().flatten().tolist():
-        parity *= 1 - 2 * values[j]
-    return int(signs[k] * parity > 0)
+        value ^= values[j]
+    return value
 
 
-def _impossible(subsets, signs, values):
+def _coin_masks():
+    bit = 1
+    while True:
+        bit <<= 1
+        yield bit
+
+
+def _caught(subsets, signs, sampler):
+    """True if ``sampler`` (``fn(coins) -> values`` in generation order, ``coins`` an iterator it
+    takes its fair coins from) makes an impossible sample for at least half of its coin outcomes:
+    some non-coin entry's value is not the model's function of the entries before it."""
+    values = sampler(_coin_masks())
     return any(signs[k] != 0 and _decide(subsets, signs, values, k) != values[k] for k in range(len(signs)))
 
 
-def _always_caught(subsets, signs, wrong_samplers):
-    """True if each wrong sampler (``fn(coins) -> values``, coins an iterator of its coin
-    draws) produces an impossible sample for at least half of its coin outcomes: then 64
-    samples miss it with probability below 2^-64."""
-    coins = int((signs == 0).sum())
-    for sampler in wrong_samplers:
-        caught = sum(_impossible(subsets, signs, sampler(iter([(c >> b) & 1 for b in range(len(signs))])))
-                     for c in range(2 ** coins))
-        if caught * 2 < 2 ** coins:
-            return False
-    return True
+def _rank(vectors):
+    """Rank over GF(2) of int bitmasks."""
+    basis = []
+    for v in vectors:
+        for b in basis:
+            v = min(v, v ^ b)
+        if v:
+            basis.append(v)
+    return len(basis)
+
+
+def guess_bits(subsets, signs, earlier):
+    """How many bits a sampler must guess that knows the model's logits at one fixed input (which
+    entries are coins, and each sign) but not the subsets: given the earlier entries' functions,
+    entry k's is uniform over a coset of the span of those it may depend on other than the one it
+    always depends on (each is in the subset with probability 1/2), so the guess at k is right with
+    probability 2^-rank. The sum over the entries is -log2 of the chance to guess them all."""
+    values, coins, total = [], _coin_masks(), 0
+    for k in range(len(signs)):
+        value = _decide(subsets, signs, values, k)
+        if value is None:
+            value = next(coins)
+        else:
+            total += _rank([values[j] for j in earlier[k][:-1]])
+        values.append(value)
+    return total
+
+
+def _draws(what):
+    """Tries for a parity model; a shape too small for ``GUESS_BITS`` is a bug in the test."""
+    for _ in range(1000):
+        yield
+    raise ValueError(f"no {what} in 1000 draws leaves {GUESS_BITS} bits to guess: use a larger one")
+
+
+def _acceptable(subsets, signs, earlier, wrong):
+    return guess_bits(subsets, signs, earlier) >= GUESS_BITS and all(_caught(subsets, signs, w) for w in wrong)
 
 
 def parity_made(gen, size):
     """``{"order", "subsets", "signs"}`` of a :class:`~tests.probes.doubles.ParityMADE` that
-    catches a sampler ignoring ``order``, using its inverse, or ignoring the earlier samples."""
-    while True:
+    catches a sampler ignoring ``order``, using its inverse, or ignoring the earlier samples, and
+    leaves a sampler that does not condition on its samples at least ``GUESS_BITS`` to guess."""
+    earlier = [list(range(i)) for i in range(size)]
+    for _ in _draws(f"ParityMADE of {size} variables"):
         order = random_order(gen, size)
-        subsets, signs = _parity_params(gen, size, [list(range(i)) for i in range(size)])
-        if int((signs != 0).sum()) < 2:
-            continue
+        subsets, signs = _parity_params(gen, size, earlier)
         step = {d: i for i, d in enumerate(order)}
 
         def in_sequence(sequence, zeros=False):
@@ -249,7 +298,7 @@ def parity_made(gen, size):
 
         inverse = sorted(range(size), key=lambda d: order[d])
         wrong = [in_sequence(range(size)), in_sequence(inverse), in_sequence(order, zeros=True)]
-        if _always_caught(subsets, signs, wrong):
+        if _acceptable(subsets, signs, earlier, wrong):
             return {"order": order, "subsets": subsets, "signs": signs}
 
 
@@ -259,10 +308,8 @@ def parity_pixelcnn(gen, image_shape):
     channels, height, width = image_shape
     entries = channels * height * width
     earlier = [list(range((k // channels) * channels)) for k in range(entries)]
-    while True:
+    for _ in _draws(f"ParityPixelCNN of shape {tuple(image_shape)}"):
         subsets, signs = _parity_params(gen, entries, earlier)
-        if int((signs != 0).sum()) < 2:
-            continue
 
         def in_pixels(pixels, zeros=False, first_only=False):
             def run(coins):
@@ -283,16 +330,16 @@ def parity_pixelcnn(gen, image_shape):
             wrong.append(in_pixels(column_major))
         if channels > 1:
             wrong.append(in_pixels(raster, first_only=True))
-        if _always_caught(subsets, signs, wrong):
+        if _acceptable(subsets, signs, earlier, wrong):
             return {"image_shape": list(image_shape), "subsets": subsets, "signs": signs}
 
 
 def sample_made(gen, ref):
-    return parity_made(gen, _randint(gen, 5, 7))
+    return parity_made(gen, _randint(gen, 14, 16))
 
 
 def sample_pixelcnn(gen, ref):
-    return parity_pixelcnn(gen, (2, _randint(gen, 2, 3), _randint(gen, 2, 3)))
+    return parity_pixelcnn(gen, (2, 3, _randint(gen, 3, 4)))
 
 
 def random_order(gen, n):

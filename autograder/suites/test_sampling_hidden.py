@@ -16,6 +16,8 @@ from tests.support.client import Seeded
 
 MADE_SIZE = 4
 IMAGE = (1, 3, 3)
+PARITY_MADE_SIZE = 14   # large enough for examples.GUESS_BITS
+PARITY_IMAGE = (2, 3, 3)
 
 
 def check_distribution(samples, model, num_bits, what, hint):
@@ -83,12 +85,12 @@ class Sampler:
     def __init__(self, worker, sampling, name, gen):
         self.worker, self.name, self.fn = worker, name, getattr(sampling, name)
         if name == "sample_made":
-            e = examples.parity_made(gen, MADE_SIZE + 2)
-            self.args, self.extra, self.shape = (e["order"], e["subsets"], e["signs"]), (), (MADE_SIZE + 2,)
+            e = examples.parity_made(gen, PARITY_MADE_SIZE)
+            self.args, self.extra, self.shape = (e["order"], e["subsets"], e["signs"]), (), (PARITY_MADE_SIZE,)
             self.kind, self.local = "ParityMADE", doubles.ParityMADE(*self.args)
         else:
-            e = examples.parity_pixelcnn(gen, (2, 2, 3))
-            self.args, self.extra, self.shape = ((2, 2, 3), e["subsets"], e["signs"]), ((2, 2, 3),), (2, 2, 3)
+            e = examples.parity_pixelcnn(gen, PARITY_IMAGE)
+            self.args, self.extra, self.shape = (PARITY_IMAGE, e["subsets"], e["signs"]), (PARITY_IMAGE,), PARITY_IMAGE
             self.kind, self.local = "ParityPixelCNN", doubles.ParityPixelCNN(*self.args)
 
     def model(self, watch=()):
