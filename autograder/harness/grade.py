@@ -19,7 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import cleanup, results, sandbox, secret, staging
+from . import cleanup, results, sandbox, scratchfs, secret, staging
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ("tests", "autograder/suites")
@@ -259,6 +259,7 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
         except BaseException as exc:
             internal(f"could not write {results_path} ({attempt}): {type(exc).__name__}: {exc}")
     if work is not None:
+        scratchfs.unmount_below(work)  # a scratch tmpfs a dead session left mounted
         left = cleanup.remove_tree(work)
         if left:
             errors.append(f"{left} entries of {work} could not be removed")

@@ -29,7 +29,7 @@ from tests.probes import wire
 from tests.support import client, examples
 from tests.support.plugin import number_key, points_of
 
-from . import cleanup
+from . import cleanup, scratchfs
 
 OUTPUT_CAP = 3000
 DEFAULT_TIMEOUT_S = client.WALL_LIMIT_S
@@ -190,9 +190,11 @@ class Remote:
     def __init__(self, zygote, scratch_root, timeout, cpu_s=client.CPU_LIMIT_S, scratch=None, deadline=None):
         self.zygote, self.timeout, self.cpu_s, self.scratch_root = zygote, timeout, cpu_s, scratch_root
         self.deadline = deadline or time.time() + timeout
+        self.mounted = False
         if scratch is None:
             scratch = tempfile.mkdtemp(prefix="test-", dir=scratch_root)
-            if zygote.user:
+            self.mounted = scratchfs.mount(scratch, zygote.user)
+            if zygote.user and not self.mounted:
                 os.chown(scratch, *zygote.user)
         self.scratch = scratch
         self.sock, theirs = socket.socketpair()
@@ -262,11 +264,15 @@ class Remote:
         """A fresh worker for the rest of the test, in the same scratch folder (the files the
         first one wrote stay; none of its processes does) and under the same deadline."""
         self._end()
-        return Remote(self.zygote, self.scratch_root, self.timeout, self.cpu_s, scratch=self.scratch,
-                      deadline=self.deadline)
+        fresh = Remote(self.zygote, self.scratch_root, self.timeout, self.cpu_s, scratch=self.scratch,
+                       deadline=self.deadline)
+        fresh.mounted, self.mounted = self.mounted, False  # the folder (and its mount) is the new one's
+        return fresh
 
     def close(self):
         self._end()
+        if self.mounted:
+            scratchfs.unmount(self.scratch)
         cleanup.remove_tree(self.scratch)
 
 
@@ -314,6 +320,8 @@ class Session:
             info = self.zygote.ready()
         except (OSError, RuntimeError, ValueError) as exc:
             info = {"error": f"the zygote did not start: {type(exc).__name__}: {exc}"}
+        if isinstance(info.get("protections"), dict):
+            info["protections"]["scratch"] = scratchfs.check(self.scratch, self.zygote.user)
         self.send({"type": "workers", "info": info, "session_pid": os.getpid(), "zygote_pid": self.zygote.pid})
         client.backend = self.backend
         ordered = interleave(session.items, self.entries)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from autograder.corpus import adversarial, trust
-from autograder.harness import cleanup, results as results_mod, sandbox
+from autograder.harness import cleanup, results as results_mod, sandbox, scratchfs
 from autograder.selftests.conftest import IS_ROOT, ROOT, SECTIONS, run_grader, section_scores
 from autograder.worker import procs
 
@@ -144,6 +144,8 @@ class Memory:
     grader_hwm_mb: float = 0.0
     held_mb: float = 0.0      # memory files (memfd, /dev/shm) the tree holds open: in no PSS
     total_mb: float = 0.0     # the peak of both together: what a container's limit counts
+    scratch_mb: float = 0.0   # the peak of what the scratch file systems (tmpfs) below TMPDIR hold
+    scratch_inodes: int = 0
 
 
 def held_files_mb(pids):
@@ -166,9 +168,24 @@ def held_files_mb(pids):
     return sum(seen.values()) / 2**20
 
 
-def _sample_tree(proc, memory, done):
+def scratch_use(temp):
+    """(MB, inodes) in use on the file systems mounted below ``temp`` (the tests' scratch tmpfs)."""
+    used_mb, inodes = 0.0, 0
+    for point in scratchfs.mounts_below(temp):
+        try:
+            st = os.statvfs(point)
+        except OSError:
+            continue
+        used_mb += (st.f_blocks - st.f_bfree) * st.f_frsize / 2**20
+        inodes += st.f_files - st.f_ffree
+    return used_mb, inodes
+
+
+def _sample_tree(proc, memory, done, temp):
     grader, alone = _command_line(proc.pid), True
     while not done.is_set() and proc.poll() is None:
+        used_mb, inodes = scratch_use(temp)
+        memory.scratch_mb, memory.scratch_inodes = max(memory.scratch_mb, used_mb), max(memory.scratch_inodes, inodes)
         tree = procs.descendants(proc.pid)
         pss_mb = sum(procs.pss_kb(pid) for pid in tree) / 1024
         held_mb = held_files_mb(tree)
@@ -205,7 +222,7 @@ def grade_isolated(upload, out, uid, deadline=DEADLINE_S):
         proc = subprocess.Popen([sys.executable, "-c", GRADE_AND_REPORT_PEAK, "grade", str(upload), "--results",
                                  str(out), "--deadline", str(deadline)], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(temp)})
-        sampler = threading.Thread(target=_sample_tree, args=(proc, memory, done), daemon=True)
+        sampler = threading.Thread(target=_sample_tree, args=(proc, memory, done, temp), daemon=True)
         sampler.start()
         try:
             stdout, stderr = proc.communicate(timeout=deadline + 60)
@@ -369,6 +386,24 @@ def test_memory_files_are_refused(tmp_path, sandbox_uid):
     check_sections(results, attack.expect, stdout)
     assert memory.held_mb < 1, f"the grading's processes held {memory.held_mb:.0f} MB in memory files"
     assert memory.total_mb < CONTAINER_MB, f"the grading peaked at {memory.total_mb:.0f} MB (PSS + memory files)"
+
+
+def test_scratch_folders_are_capped(tmp_path, sandbox_uid):
+    """A worker that floods its scratch folder with files and folders meets the tmpfs's caps (it
+    holds at most SCRATCH_MB and SCRATCH_INODES at any time) and costs no test its time: the
+    folders go with one unmount. Where the grader may not mount, the log says so instead."""
+    if not scratchfs.check(tempfile.gettempdir(), (os.getuid(), os.getgid())).startswith("each test's"):
+        pytest.skip(f"this machine gives plain scratch folders: {scratchfs.describe()}")
+    attack = next(a for a in adversarial.ATTACKS if a.name == "disk_flood")
+    started = time.time()
+    results, stdout, memory = grade_isolated(adversarial.write(attack, tmp_path / "upload"),
+                                             tmp_path / "results.json", sandbox_uid)
+    elapsed = time.time() - started
+    check_sections(results, attack.expect, stdout)
+    assert "scratch: each test's scratch folder is a tmpfs" in stdout, stdout[:2000]
+    assert 8 < memory.scratch_mb <= scratchfs.SCRATCH_MB + 1, f"scratch held {memory.scratch_mb:.0f} MB at peak"
+    assert memory.scratch_inodes <= scratchfs.SCRATCH_INODES, f"scratch held {memory.scratch_inodes} inodes"
+    assert elapsed < 120, f"grading the flood took {elapsed:.0f} s"
 
 
 def test_aliased_answer_is_read_within_its_size(tmp_path, sandbox_uid):

@@ -1,5 +1,6 @@
 """What a grading tells staff about its confinement, whose sandbox uid it is, and who may say
 that a failure is the grader's fault."""
+import os
 import re
 import subprocess
 import sys
@@ -76,3 +77,36 @@ def test_regrade_retries_only_flagged_tests():
     results_mod.validate(results)
     assert regrade._grader_faults(results) == ["1.2"]
     assert regrade._grader_faults(results_mod.internal_error(0.0, manifest)) == ["1.1", "1.2", "1.3"]
+
+
+CGROUP_REPORTER = '''
+    def _ps1_cgroup():
+        import os
+        line = next(l for l in open("/proc/self/cgroup").read().splitlines() if "memory" in l.split(":")[1].split(","))
+        folder = os.path.join("/sys/fs/cgroup/memory", line.split(":", 2)[2].lstrip("/"))
+        with open(os.path.join(folder, "memory.limit_in_bytes")) as f:
+            return line.split(":", 2)[2], int(f.read())
+    raise RuntimeError("CGROUP %s LIMIT %d" % _ps1_cgroup())
+'''
+
+
+def test_each_worker_runs_in_a_memory_cgroup_of_its_own(tmp_path, solution_results):
+    """Where the grader finds a writable cgroup v1 memory hierarchy (the log says so), every worker
+    is in a cgroup of its own with the limit the log states, and the grading removes them all."""
+    _, stdout = solution_results
+    line = next((l for l in stdout.splitlines() if l.startswith("  cgroup: ")), "")
+    if "(v1)" not in line:
+        pytest.skip(f"no cgroup v1 per worker on this machine: {line.strip() or 'no cgroup line'}")
+    limit_mb = int(re.search(r"per worker, (\d+) MB", line).group(1))
+    upload = adversarial.write(adversarial.Attack("cgroup_reporter", "", {"probability.py": adversarial.in_function(
+        adversarial.solution("probability.py"), "def kl_divergence(", CGROUP_REPORTER)}), tmp_path / "upload")
+    results, _ = run_grader(upload, tmp_path / "results.json")
+    reports = [re.search(r"CGROUP (\S+) LIMIT (\d+)", t["output"]) for t in results["tests"]
+               if t["number"] in ("1.1", "1.4")]
+    assert all(reports), [t["output"][:300] for t in results["tests"] if t["number"] in ("1.1", "1.4")]
+    paths = [r.group(1) for r in reports]
+    assert len(set(paths)) == len(paths), f"two tests' workers shared a cgroup: {paths}"
+    assert all("/ps1-workers-" in p and "/worker-" in p for p in paths), paths
+    assert all(int(r.group(2)) == limit_mb * 2**20 for r in reports), [r.group(2) for r in reports]
+    left = [p for p in paths if os.path.exists(os.path.join("/sys/fs/cgroup/memory", p.lstrip("/").rsplit("/", 1)[0]))]
+    assert not left, f"the grading left its cgroup folder behind: {left}"

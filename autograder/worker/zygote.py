@@ -23,7 +23,9 @@ import socket
 import sys
 import time
 
-from . import confine, procs
+from . import cgroup, confine, procs
+
+CGROUP_EXTRA_MB = 160
 
 # Standard-library modules a student's code may reasonably import, preloaded so that a worker
 # never has to read the interpreter's files (the sandbox user may not be allowed to).
@@ -72,6 +74,9 @@ class Zygote:
         self.user = tuple(int(v) for v in args.user.split(":")) if args.user else None
         self.runtime = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.control = socket.socket(fileno=args.control_fd)
+        # A worker may map memory_mb more than the zygote; the cgroup also counts what it makes the
+        # kernel hold (pipes, page cache, its scratch tmpfs) and the zygote's pages it copies.
+        self.cgroups = cgroup.Workers.create(args.memory_mb + CGROUP_EXTRA_MB) if self.user else None
 
     # -- the control loop ---------------------------------------------------------------------
 
@@ -124,10 +129,15 @@ class Zygote:
         return {"exit": os.WEXITSTATUS(status)}
 
     def cmd_sweep(self, command, fds):
-        return {"killed": sweep(self.user)}
+        killed = sweep(self.user)
+        if self.cgroups:
+            self.cgroups.remove_empty()
+        return {"killed": killed}
 
     def cmd_exit(self, command, fds):
         sweep(self.user)
+        if self.cgroups:
+            self.cgroups.close()
         return {"bye": True}
 
     # -- a worker -------------------------------------------------------------------------------
@@ -172,6 +182,8 @@ class Zygote:
         found["filesystem"] = described or "no Landlock: private copies and file permissions only"
         found["namespaces"] = namespaces or "none (not root)"
         found["syscalls"] = syscalls or "no seccomp filter (libseccomp is not installed)"
+        found["cgroup"] = (self.cgroups.describe() if self.cgroups else
+                           f"none ({cgroup.Workers.refused or 'not root'}): the address-space limit only")
         found["oom"] = (f"workers first (oom_score_adj 1000; the zygote {_oom_score_adj()})" if oom
                         else "the kernel's default choice")
         return found
@@ -189,6 +201,11 @@ class Zygote:
         # machine); the session's clock ends a worker that waits instead of computing.
         confine.limit(int(command["cpu_s"]), args.memory_mb, args.file_size_mb, args.max_processes, self.user)
         confine.oom_first()
+        if self.cgroups:
+            try:
+                self.cgroups.join(os.getpid())
+            except OSError:
+                pass  # the limits above still hold; the log said a cgroup was there
         confine.private_namespaces()
         confine.drop_privileges(self.user)
         confine.landlock(read_paths=self.read_paths(), write_paths=[scratch, "/dev/null"])
