@@ -409,7 +409,10 @@ FORGED_PROTOCOL = '''
 
 # Answers kl_divergence with one 64 MB region and 20 tensors over it: a reader that copied
 # each reference would hold 1.3 GB.
-ALIASED_ANSWER = '''
+def _answers_of(mb, references):
+    """probability.py's patch: every call of kl_divergence is answered with a valid frame of one
+    ``mb`` MB region, listed ``references`` times as the result's tensors."""
+    return f'''
     import sys as _sys
     def _alias_answers():
         server = _sys.modules.get("probes.server") or _sys.modules.get("tests.probes.server")
@@ -425,14 +428,41 @@ ALIASED_ANSWER = '''
                 rid = wire.decode(frame, resolve=self._resolve)["id"]
             except Exception:
                 rid = None
-            count = 16 << 20
-            one = {"$tensor": {"dtype": "float32", "shape": [count], "offset": 0, "device": "cpu",
-                               "type": "Tensor", "requires_grad": False}}
-            header = json.dumps({"$dict": [["id", rid], ["ok", {"$tuple": [one] * 20}]]}).encode()
+            count = {mb} << 18  # float32s
+            one = {{"$tensor": {{"dtype": "float32", "shape": [count], "offset": 0, "device": "cpu",
+                                "type": "Tensor", "requires_grad": False}}}}
+            header = json.dumps({{"$dict": [["id", rid], ["ok", {{"$tuple": [one] * {references}}}]]}}).encode()
             blob = bytes(4 * count)
             return b"PS1W" + struct.pack(">IQ", len(header), len(blob)) + header + blob
         server.Server.handle = handle
     _alias_answers()
+'''
+
+
+# 24 MB (within one answer's cap, so the sharing is what is refused) listed 20 times.
+ALIASED_ANSWER = _answers_of(24, 20)
+# Every answer (the right one) carries 30 MB of padding more: under one answer's cap, over a
+# test's budget by the third call.
+ANSWER_FLOOD = '''
+    import sys as _sys
+    def _pad_answers():
+        server = _sys.modules.get("probes.server") or _sys.modules.get("tests.probes.server")
+        if server is None:
+            return
+        import json, struct
+        real = server.Server.handle
+        def handle(self, frame):
+            answer = real(self, frame)
+            header_len, blob_len = struct.unpack(">IQ", answer[4:16])
+            header = json.loads(answer[16:16 + header_len])
+            pad = 30 << 18  # float32s
+            header["$dict"].append(["pad", {"$tensor": {"dtype": "float32", "shape": [pad], "offset": blob_len,
+                                                        "device": "cpu", "type": "Tensor", "requires_grad": False}}])
+            header = json.dumps(header).encode()
+            blob = answer[16 + header_len:] + bytes(4 * pad)
+            return b"PS1W" + struct.pack(">IQ", len(header), len(blob)) + header + blob
+        server.Server.handle = handle
+    _pad_answers()
 '''
 
 
@@ -472,7 +502,10 @@ def _container_attacks():
         Attack("memory_files", "likelihood.py holds 20 memory files of 16 MB (memfd) at import and leaves a "
                "child holding them; otherwise correct",
                {"likelihood.py": prepend(solution("likelihood.py"), MEMFDS)}, {}),
-        Attack("aliased_answer", "probability.py answers every call of kl_divergence with a 64 MB frame "
+        Attack("answer_flood", "probability.py pads every answer of its workers (the right one) with 30 MB more: "
+               "under one answer's cap, over a test's budget by the third answer",
+               {"probability.py": prepend(probability, ANSWER_FLOOD)}, {1: "less"}),
+        Attack("aliased_answer", "probability.py answers every call of kl_divergence with a 24 MB frame "
                "whose 20 tensors all point at the same bytes",
                {"probability.py": prepend(probability, ALIASED_ANSWER)}, {1: "less"}),
         Attack("forged_protocol_error", "probability.py patches the probe server so that every call of "

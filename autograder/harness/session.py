@@ -12,6 +12,7 @@ plain data (:mod:`tests.probes.wire`); the worker is killed when the test ends.
 """
 import argparse
 import ctypes
+import dataclasses
 import json
 import math
 import os
@@ -182,14 +183,25 @@ class Zygote:
             pass
 
 
+# What one test may receive from its workers: the solution's largest answer is 1.5 MB and its
+# largest test receives 2.3 MB in all, so these leave a correct upload 20x room while the session
+# never holds more than FRAME_CAP of one worker's bytes (plus their decoded tensors: no more, as
+# a frame's tensors may not share bytes) whatever the worker sends.
+FRAME_CAP = 32 * 2**20
+ANSWER_BUDGET = 64 * 2**20
+
+
 class Remote:
     """One test's worker: a transport for :class:`tests.support.client.Worker`. The worker may
     use ``cpu_s`` seconds of CPU time (its own limit, so a loaded machine changes nothing); the
-    test's wall-clock ``timeout`` is a backstop for workers that wait instead."""
+    test's wall-clock ``timeout`` is a backstop for workers that wait instead. Its answers may
+    add up to ``ANSWER_BUDGET`` bytes per test (restarts included), each at most ``FRAME_CAP``."""
 
-    def __init__(self, zygote, scratch_root, timeout, cpu_s=client.CPU_LIMIT_S, scratch=None, deadline=None):
+    def __init__(self, zygote, scratch_root, timeout, cpu_s=client.CPU_LIMIT_S, scratch=None, deadline=None,
+                 received=0):
         self.zygote, self.timeout, self.cpu_s, self.scratch_root = zygote, timeout, cpu_s, scratch_root
         self.deadline = deadline or time.time() + timeout
+        self.received = received
         self.mounted = False
         if scratch is None:
             scratch = tempfile.mkdtemp(prefix="test-", dir=scratch_root)
@@ -209,15 +221,24 @@ class Remote:
         try:
             self.sock.settimeout(max(0.001, self.deadline - time.time()))
             self.sock.sendall(frame)
-            frame = wire.read_frame(self.sock, deadline=self.deadline)
+            room = max(0, min(FRAME_CAP, ANSWER_BUDGET - self.received))
+            limits = dataclasses.replace(wire.LIMITS, blob_bytes=min(wire.LIMITS.blob_bytes, room),
+                                         header_bytes=min(wire.LIMITS.header_bytes, room))
+            frame = wire.read_frame(self.sock, limits=limits, deadline=self.deadline)
             if frame is None:
                 raise EOFError("the worker closed its channel")
+            self.received += len(frame)
             return frame
         except (socket.timeout, TimeoutError):
             self._kill()
             raise client.WorkerGone(client.wall_message(self.timeout), hung=True) from None
         except wire.WireError as exc:
             self._kill()
+            if str(exc).startswith("frame too large"):
+                raise client.WorkerGone(
+                    f"sent an answer larger than a test accepts ({exc}; at most {FRAME_CAP >> 20} MB in one answer "
+                    f"and {ANSWER_BUDGET >> 20} MB in all, {self.received >> 20} MB used): return results of the "
+                    "documented shapes; this test scores 0.") from None
             raise client.WorkerGone(f"sent an unreadable answer ({exc}); this test scores 0.") from None
         except (BrokenPipeError, ConnectionError, EOFError):
             self._kill()
@@ -265,7 +286,7 @@ class Remote:
         first one wrote stay; none of its processes does) and under the same deadline."""
         self._end()
         fresh = Remote(self.zygote, self.scratch_root, self.timeout, self.cpu_s, scratch=self.scratch,
-                       deadline=self.deadline)
+                       deadline=self.deadline, received=self.received)
         fresh.mounted, self.mounted = self.mounted, False  # the folder (and its mount) is the new one's
         return fresh
 
