@@ -489,6 +489,22 @@ DISK_FLOOD = '''
 '''
 
 
+META_PARAMS = '''
+
+
+_ps1_made_init = MADE.__init__
+
+
+def _ps1_init(self, *args, **kwargs):
+    _ps1_made_init(self, *args, **kwargs)
+    for i in range(10):
+        self.register_parameter(f"pad{i}", nn.Parameter(torch.empty(16 << 20, device="meta")))
+
+
+MADE.__init__ = _ps1_init
+'''
+
+
 def _container_attacks():
     probability = solution("probability.py")
     return [
@@ -505,6 +521,11 @@ def _container_attacks():
         Attack("answer_flood", "probability.py pads every answer of its workers (the right one) with 30 MB more: "
                "under one answer's cap, over a test's budget by the third answer",
                {"probability.py": prepend(probability, ANSWER_FLOOD)}, {1: "less"}),
+        Attack("meta_parameters", "MADE registers ten extra parameters of 16 M elements each on the meta "
+               "device (they take no memory in the worker) and ignores them; otherwise correct: the session must "
+               "not draw or send weights of the shapes a worker reports",
+               {"made.py": solution("made.py") + META_PARAMS},
+               {3: "less"}),
         Attack("aliased_answer", "probability.py answers every call of kl_divergence with a 24 MB frame "
                "whose 20 tensors all point at the same bytes",
                {"probability.py": prepend(probability, ALIASED_ANSWER)}, {1: "less"}),
