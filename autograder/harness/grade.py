@@ -19,7 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import cleanup, results, sandbox, scratchfs, secret, staging
+from . import cleanup, exits, results, sandbox, scratchfs, secret, staging
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ("tests", "autograder/suites")
@@ -167,12 +167,9 @@ def _death_of(pid, seconds=5.0):
         if time.time() > stop:
             return None
         time.sleep(0.01)
-    if os.WIFSIGNALED(status):
-        name = signal.Signals(os.WTERMSIG(status)).name if os.WTERMSIG(status) in signal.valid_signals() else \
-            f"signal {os.WTERMSIG(status)}"
-        return f"killed by {name}" + (" (most likely the machine ran out of memory)" if name == "SIGKILL" else "")
-    code = os.WEXITSTATUS(status)
-    return None if code in (0, 1) else f"exit status {code}"
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, 1):
+        return None
+    return "it " + exits.ending(status)
 
 
 def protections_text(info, user):

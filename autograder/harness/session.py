@@ -30,7 +30,7 @@ from tests.probes import wire
 from tests.support import client, examples
 from tests.support.plugin import number_key, points_of
 
-from . import cleanup, scratchfs
+from . import cleanup, exits, scratchfs
 
 OUTPUT_CAP = 3000
 DEFAULT_TIMEOUT_S = client.WALL_LIMIT_S
@@ -82,19 +82,10 @@ def outcome_of(reports):
     return "passed", ""
 
 
-def signal_name(number):
-    """'SIGKILL', 'SIGRTMIN+5', or 'signal 99': never raises for an unknown number."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        low, high = getattr(signal, "SIGRTMIN", 34), getattr(signal, "SIGRTMAX", 64)
-        return f"SIGRTMIN+{number - low}" if low <= number <= high else f"signal {number}"
-
-
 def death_message(status):
     """How a worker ended, completing "the test process ..."."""
     if "signal" in status:
-        name = signal_name(status["signal"])
+        name = exits.signal_name(status["signal"])
         if name == "SIGXCPU":
             return client.cpu_message(client.CPU_LIMIT_S)
         hint = {"SIGKILL": " (killed: probably the memory limit)", "SIGSEGV": " (a crash inside native code)"}.get(name, "")
@@ -166,11 +157,7 @@ class Zygote:
             status = int(fields[49])  # exit_code, in waitpid's encoding (Linux 3.5 and later)
         except (IndexError, ValueError):
             return "it exited"
-        if os.WIFSIGNALED(status):
-            name = signal_name(os.WTERMSIG(status))
-            return f"it was killed by {name}" + (" (most likely the machine ran out of memory)" if name == "SIGKILL"
-                                                 else "")
-        return f"it exited with status {os.WEXITSTATUS(status)}"
+        return "it " + exits.ending(status)
 
     def close(self):
         try:
