@@ -142,12 +142,8 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
-    if death and manifest is not None:
-        for entry in manifest:
-            outcomes.setdefault(entry["id"], {
-                "status": "failed", "grader_fault": f"the grading session died: {death}",
-                "output": f"not run: the grading session died ({death}) before this test. This is no verdict on "
-                          "your code; please tell the course staff."})
+    if death:
+        info = {**(info or {}), "session_death": death}
     return manifest, outcomes, problems, info
 
 
@@ -235,8 +231,13 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
         if internal_problems:
             problems.append(results.INTERNAL_ERROR + ".")
         summary = "\n".join(filter(None, [staged.summary(), *problems]))
-        data = results.build(manifest, outcomes, time.time() - started, summary,
-                             not_run_message="not run: grading stopped before this test (time budget exhausted).")
+        death = (info or {}).get("session_death")
+        if death:  # the tests it had not run yet
+            not_run = (f"not run: the grading session died ({death}) before this test. This is no verdict on your "
+                       "code; please tell the course staff.", f"the grading session died: {death}")
+        else:
+            not_run = ("not run: grading stopped before this test (time budget exhausted).", None)
+        data = results.build(manifest, outcomes, time.time() - started, summary, *not_run)
     except BaseException as exc:  # noqa: B902 — whatever it is, a results.json is still written
         internal(f"{type(exc).__name__}: {str(exc)[:2500]}")
         if not isinstance(exc, Exception):
