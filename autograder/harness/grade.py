@@ -19,6 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
+from ..worker import cgroup
 from . import cleanup, exits, results, sandbox, scratchfs, secret, staging
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -256,6 +257,10 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
             break
         except BaseException as exc:
             internal(f"could not write {results_path} ({attempt}): {type(exc).__name__}: {exc}")
+    try:
+        cgroup.remove_stale_gradings()  # the workers' cgroups of a zygote that was killed
+    except OSError as exc:
+        internal(f"could not remove the workers' cgroups: {exc}")
     if work is not None:
         scratchfs.unmount_below(work)  # a scratch tmpfs a dead session left mounted
         left = cleanup.remove_tree(work)

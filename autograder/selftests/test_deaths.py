@@ -13,7 +13,7 @@ import pytest
 
 from autograder.harness import results as results_mod
 from autograder.selftests.conftest import ROOT
-from autograder.worker import procs
+from autograder.worker import cgroup, procs
 
 WORKERS_BEFORE_KILL = 12
 
@@ -41,11 +41,12 @@ def grade_and_kill(upload, out, victim):
     :data:`WORKERS_BEFORE_KILL` workers have been seen; return (exit code, stderr, results)."""
     proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(upload), "--results", str(out),
                              "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    workers, killed = set(), False
+    workers, killed, zygote_seen = set(), False, None
     stop = time.time() + 300
     while proc.poll() is None and not killed and time.time() < stop:
         session, zygote = _launched(proc.pid)
         if zygote:
+            zygote_seen = zygote
             workers.update(procs.children_of(zygote))
         if len(workers) >= WORKERS_BEFORE_KILL and session and zygote:
             os.kill(session if victim == "session" else zygote, signal.SIGKILL)
@@ -53,6 +54,9 @@ def grade_and_kill(upload, out, victim):
         time.sleep(0.01)
     stdout, stderr = proc.communicate(timeout=300)
     assert killed, f"the {victim} was never seen with {WORKERS_BEFORE_KILL} workers run:\n{stdout[-2000:]}"
+    own = cgroup._own_path(1)
+    left = own and os.path.join(cgroup.V1_ROOT, own.lstrip("/"), f"ps1-workers-{zygote_seen}")
+    assert not (left and os.path.exists(left)), f"the killed grading left its workers' cgroups in {left}"
     return proc.returncode, stderr, json.loads(out.read_text())
 
 

@@ -34,6 +34,33 @@ def _write(path, value):
         out.write(value)
 
 
+def remove_stale(folder):
+    """Remove the grading folders below ``folder`` whose zygote is gone (a grading killed before
+    its zygote could clean up, e.g. by the OOM killer), with their emptied worker cgroups."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len("ps1-workers-"):]
+        if not name.startswith("ps1-workers-") or not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+            continue
+        stale = Workers(os.path.join(folder, name), 0, 0)
+        stale.close()
+
+
+def remove_stale_gradings():
+    """:func:`remove_stale` in this process's own memory cgroup (v1 and v2): the grading process
+    calls it at the end, so a zygote killed mid-grading leaves no folder behind."""
+    for version, root in ((1, V1_ROOT), (2, V2_ROOT)):
+        try:
+            own = _own_path(version)
+        except OSError:
+            continue
+        if own is not None:
+            remove_stale(os.path.join(root, own.lstrip("/")))
+
+
 class Workers:
     """The grading's folder of worker cgroups."""
 
@@ -59,6 +86,7 @@ class Workers:
                         if "memory" not in control.read().split():
                             tried.append("cgroup v2 without memory delegated")
                             continue
+                remove_stale(base)
                 folder = os.path.join(base, f"ps1-workers-{os.getpid()}")
                 os.mkdir(folder, 0o711)  # a worker may read its own cgroup's files (its limit, its use)
                 if version == 2:
