@@ -18,6 +18,7 @@ notebooks — is ignored and listed, so the student can see what was left out. N
 through :func:`results.clean_text`, in :meth:`Staged.summary` only.
 """
 import bz2
+import calendar
 import contextlib
 import io
 import os
@@ -57,6 +58,7 @@ class Candidate:
     read: Optional[Callable[[], bytes]] = None  # returns its bytes or raises Unreadable
     problem: Optional[str] = None              # why it cannot be used at all
     notable: bool = False                      # the problem deserves a line of its own
+    mtime: float = 0.0                         # when it was last written (a zip member: its date)
 
 
 @dataclass
@@ -204,7 +206,11 @@ def _candidates(upload, files, budget):
         elif _is_zip_name(entry.name):
             yield from _zip_candidates(entry.path, rel, 0, files, budget)
         else:
-            yield Candidate(rel, _read_path(entry.path, MAX_FILE_BYTES))
+            try:
+                mtime = entry.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                mtime = 0.0
+            yield Candidate(rel, _read_path(entry.path, MAX_FILE_BYTES), mtime=mtime)
 
 
 # --- zips -------------------------------------------------------------------------------------
@@ -356,7 +362,11 @@ def _zip_candidates(source, label, depth, files, budget):
                 continue
             yield from _zip_candidates(inner, rel, depth + 1, files, budget)
         else:
-            yield Candidate(rel, _member_reader(fileobj, info, MAX_FILE_BYTES, budget))
+            try:
+                mtime = calendar.timegm((*info.date_time, 0, 0, 0))
+            except (TypeError, ValueError, OverflowError):
+                mtime = 0.0
+            yield Candidate(rel, _member_reader(fileobj, info, MAX_FILE_BYTES, budget), mtime=mtime)
 
 
 # --- staging ----------------------------------------------------------------------------------
@@ -383,13 +393,14 @@ def stage(upload, dest):
                 if candidate.notable:
                     staged.notes.append(f"{candidate.problem}: {rel}")
             elif name in GRADED:
-                copies.setdefault(name, []).append((len(_parts(rel)), rel, candidate.read))
+                copies.setdefault(name, []).append(candidate)
             else:
                 staged.ignored.append(rel)
         for name in GRADED:
-            options = sorted(copies.get(name, []), key=lambda c: c[:2])  # the shallowest copy first
+            options = _ranked(copies.get(name, []), copies)
             graded = None
-            for _, rel, read in options:
+            for option in options:
+                rel, read = option.rel.replace(os.sep, "/"), option.read
                 try:
                     data = read()
                 except Unreadable as exc:
@@ -404,11 +415,29 @@ def stage(upload, dest):
             if graded is None:
                 staged.missing.append(name)
             if len(options) > 1:
-                staged.ignored.extend(rel for _, rel, _ in options if rel != graded)
+                others = [o.rel.replace(os.sep, "/") for o in options if o.rel.replace(os.sep, "/") != graded]
+                staged.ignored.extend(others)
                 if graded is not None:
-                    staged.notes.append(f"Found {len(options)} copies of {name}: graded {graded}.")
+                    staged.notes.append(f"Found {len(options)} copies of {name}: graded {graded} (the copy with the "
+                                        f"most other graded files beside it, then the newest); ignored "
+                                        f"{', '.join(others)}.")
     _fix_modes(dest, package)
     return staged
+
+
+def _folder(rel):
+    return rel.replace(os.sep, "/").rpartition("/")[0]
+
+
+def _ranked(options, copies):
+    """The copies of one graded file, the one to grade first: the copy whose folder holds the most
+    graded files (the student's submission folder, not a backup of one file), then the newest,
+    then the shallowest, then by name."""
+    beside = {}
+    for candidates in copies.values():
+        for candidate in candidates:
+            beside.setdefault(_folder(candidate.rel), set()).add(_basename(candidate.rel.replace(os.sep, "/")))
+    return sorted(options, key=lambda c: (-len(beside[_folder(c.rel)]), -c.mtime, len(_parts(c.rel)), c.rel))
 
 
 def _fix_modes(dest, package):

@@ -65,6 +65,30 @@ def test_missing_and_duplicate_files(tmp_path):
     assert any("2 copies of probability.py" in note for note in staged.notes)
 
 
+def test_a_backup_copy_never_replaces_the_submission_folders(tmp_path):
+    """A zip with submission/*.py and an older old/made.py (as deep, and first by name): the copy
+    that sits with the other graded files is graded, and the note names the one ignored."""
+    upload = tmp_path / "dup.zip"
+    with zipfile.ZipFile(upload, "w") as z:
+        z.writestr(zipfile.ZipInfo("old/made.py", date_time=(2026, 11, 1, 0, 0, 0)), "# old made\n")
+        for name, text in ALL.items():
+            z.writestr(zipfile.ZipInfo(f"submission/{name}", date_time=(2026, 10, 1, 0, 0, 0)), text)
+    staged = staging.stage(upload, tmp_path / "st")
+    assert (tmp_path / "st" / "submission" / "made.py").read_text() == ALL["made.py"]
+    note = next(n for n in staged.notes if "copies of made.py" in n)
+    assert "graded dup.zip/submission/made.py" in note and "ignored dup.zip/old/made.py" in note, note
+
+
+def test_between_lone_copies_the_newest_is_graded(tmp_path):
+    upload = make_upload(tmp_path / "up", {**{k: v for k, v in ALL.items() if k != "made.py"},
+                                           "a/made.py": "# older\n", "b/made.py": "# newer\n"})
+    os.utime(upload / "a" / "made.py", (2_000_000_000, 2_000_000_000))
+    os.utime(upload / "b" / "made.py", (1_000_000_000, 1_000_000_000))
+    staged = staging.stage(upload, tmp_path / "st")
+    assert (tmp_path / "st" / "submission" / "made.py").read_text() == "# older\n", "the newest copy (a/) is graded"
+    assert any("graded a/made.py" in n and "ignored b/made.py" in n for n in staged.notes), staged.notes
+
+
 def test_symlinks_are_never_followed(tmp_path):
     secret = tmp_path / "secret.py"
     secret.write_text("SECRET = 1\n")
@@ -126,9 +150,11 @@ def test_bad_crc_names_the_file_and_the_rest_is_graded(tmp_path):
 
 
 def test_damaged_copy_falls_back_to_a_good_one(tmp_path):
-    members = good_members() + [member("made.py", b"# broken\n", crc=7)]  # shallower, but damaged
+    # The copy beside the other graded files comes first, but it is damaged: the other one is graded.
+    members = good_members(skip=("made.py",)) + [member("ps1/made.py", b"# broken\n", crc=7),
+                                                 member("backup/made.py", ALL["made.py"].encode())]
     staged, summary = stage_ok(zip_upload(tmp_path, members), tmp_path / "st")
-    assert staged.found["made.py"] == "upload.zip/ps1/made.py" and "CRC-32" in summary
+    assert staged.found["made.py"] == "upload.zip/backup/made.py" and "CRC-32" in summary, summary
 
 
 @pytest.mark.parametrize("kind", ["encrypted", "method", "truncated", "garbage", "size_lie"])
