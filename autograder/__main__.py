@@ -53,9 +53,17 @@ def main(argv=None):
         print("wrote " + ", ".join(generated.write()))
         return 0
     if args.command == "build":
-        from .package import build
+        from .package import BuildError, build
 
-        print(f"wrote {build(args.what, args.out)}")
+        packed = []
+        try:
+            out = build(args.what, args.out, listing=packed)
+        except BuildError as exc:
+            print(f"build {args.what}: refused: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {out} ({len(packed)} files):")
+        for name in packed:
+            print(f"  {name}")
         return 0
     return 2
 

@@ -1,12 +1,21 @@
 """Build ``dist/autograder.zip`` (for Gradescope) and ``dist/handout.zip`` (for students).
 
 Neither contains the reference solution; the handout contains no hidden test or fixture.
+
+What goes in is an explicit list of folders and files, and of those only what git tracks (plus
+the staff-only secret, which git ignores on purpose): a file pasted into ``submission/`` or a
+note left in ``tests/`` never ships. A build refuses, with one line naming the file, when a
+folder it packs holds a file git does not know, when the skeleton or the fixtures are out of
+sync with the solution, or when a file would carry a solution block or a line of solution code.
+The handout unzips into one folder, ``ps1/``.
 """
+import subprocess
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIP = ("__pycache__", ".pyc", ".hypothesis", ".pytest_cache")
+SECRET = "autograder/secret.key"
+HANDOUT_FOLDER = "ps1"
 
 CONTENTS = {
     "autograder": [
@@ -15,7 +24,7 @@ CONTENTS = {
         ("autograder/__init__.py", "autograder/__init__.py"), ("autograder/__main__.py", "autograder/__main__.py"),
         ("autograder/harness", "autograder/harness"), ("autograder/worker", "autograder/worker"),
         ("autograder/oracles.py", "autograder/oracles.py"), ("autograder/examples.py", "autograder/examples.py"),
-        ("autograder/secret.key", "autograder/secret.key"), ("autograder/suites", "autograder/suites"),
+        (SECRET, SECRET), ("autograder/suites", "autograder/suites"),
         ("tests", "tests"),
     ],
     "handout": [
@@ -27,29 +36,100 @@ CONTENTS = {
 EXECUTABLE = {"setup.sh", "run_autograder"}
 
 
-def _files(src):
-    path = ROOT / src
-    if path.is_file():
-        yield path
-        return
-    for file in sorted(path.rglob("*")):
-        if file.is_file() and not any(part in str(file) for part in SKIP):
-            yield file
+class BuildError(Exception):
+    """Why a build was refused, in one line naming the file."""
 
 
-def build(what, out=None):
+def _git(*args):
+    try:
+        proc = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BuildError(f"cannot run git ({exc}); builds pack only what git tracks") from None
+    if proc.returncode != 0:
+        raise BuildError(f"git {' '.join(args[:2])} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return [line for line in proc.stdout.split("\0") if line]
+
+
+def manifest(what):
+    """``[(source path, name in the zip)]`` of a build: the tracked files of its contents."""
+    sources = [src for src, _ in CONTENTS[what] if src != SECRET]
+    stray = _git("ls-files", "-z", "--others", "--exclude-standard", "--", *sources)
+    if stray:
+        raise BuildError(f"{stray[0]} is not tracked by git: commit it, delete it or add it to .gitignore "
+                         f"before building the {what} zip" + (f" ({len(stray) - 1} more)" if len(stray) > 1 else ""))
+    tracked = set(_git("ls-files", "-z", "--", *sources))
+    files = []
+    for src, dest in CONTENTS[what]:
+        if src == SECRET:
+            files.append((SECRET, dest))
+            continue
+        for path in sorted(p for p in tracked if p == src or p.startswith(src + "/")):
+            if (ROOT / path).is_file():  # a tracked file deleted in the working tree is not packed
+                files.append((path, dest + path[len(src):]))
+    if what == "handout":
+        files = [(src, f"{HANDOUT_FOLDER}/{dest}") for src, dest in files]
+    return files
+
+
+def check_sources(files):
+    """Refuse files that are out of sync with the solution or carry its code."""
+    from . import fixtures, skeleton
+
+    stale = skeleton.differences()
+    if stale:
+        raise BuildError(f"submission/{stale[0]} differs from the skeleton rendered from the solution: run "
+                         "`make skeleton` (a pasted solution file, or a stale skeleton)")
+    if any(src.startswith("tests/fixtures/") for src, _ in files):
+        changed = fixtures.differences()
+        if changed:
+            raise BuildError(f"{changed[0]} is out of sync with the solution: run `make fixtures`")
+    secret_lines = solution_lines()
+    for src, _ in files:
+        if not src.endswith(".py"):
+            continue
+        text = (ROOT / src).read_text(errors="replace")
+        if "BEGIN SOLUTION" in text:
+            raise BuildError(f"{src} carries a BEGIN SOLUTION block")
+        leaked = secret_lines & {line.strip() for line in text.splitlines()}
+        if leaked:
+            raise BuildError(f"{src} carries a line of the solution's code: {sorted(leaked)[0]!r}")
+
+
+def solution_lines():
+    """Distinctive lines from inside the solution blocks (that the skeleton does not share)."""
+    from . import skeleton
+
+    provided = {line.strip() for text in skeleton.render().values() for line in text.splitlines()}
+    lines = set()
+    for path in (ROOT / "autograder" / "solution").glob("*.py"):
+        inside = False
+        for line in path.read_text().splitlines():
+            if "# BEGIN SOLUTION" in line:
+                inside = True
+            elif "# END SOLUTION" in line:
+                inside = False
+            elif inside and len(line.strip()) > 25 and line.strip() not in provided:
+                lines.add(line.strip())
+    return lines
+
+
+def build(what, out=None, listing=None):
+    """Write the zip and return its path; ``listing`` (a list) gets the names packed. Raises
+    :class:`BuildError` (nothing is written then)."""
     if what == "autograder":
         from .harness import secret
 
         secret.load()  # created once, then the same in every build (see harness/secret.py)
+    files = manifest(what)
+    check_sources(files)
     out = Path(out) if out else ROOT / "dist" / f"{what}.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for src, dest in CONTENTS[what]:
-            for file in _files(src):
-                arcname = dest + str(file)[len(str(ROOT / src)):]
-                info = zipfile.ZipInfo(arcname, date_time=(2026, 1, 1, 0, 0, 0))  # reproducible zips
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = (0o755 if Path(arcname).name in EXECUTABLE else 0o644) << 16
-                archive.writestr(info, file.read_bytes())
+        for src, arcname in files:
+            info = zipfile.ZipInfo(arcname, date_time=(2026, 1, 1, 0, 0, 0))  # reproducible zips
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (0o755 if Path(arcname).name in EXECUTABLE else 0o644) << 16
+            archive.writestr(info, (ROOT / src).read_bytes())
+    if listing is not None:
+        listing.extend(arcname for _, arcname in files)
     return out

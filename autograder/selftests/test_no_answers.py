@@ -35,7 +35,7 @@ def handout(tmp_path_factory):
     folder = tmp_path_factory.mktemp("handout")
     with zipfile.ZipFile(package.build("handout", folder / "handout.zip")) as archive:
         archive.extractall(folder / "unzipped")
-    return folder / "unzipped"
+    return folder / "unzipped" / package.HANDOUT_FOLDER
 
 
 def test_handout_implements_no_graded_function(handout):

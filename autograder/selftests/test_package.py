@@ -10,27 +10,9 @@ from pathlib import Path
 import pytest
 
 from autograder import package
-from autograder.selftests.conftest import SOLUTION, copy_graded
+from autograder.selftests.conftest import ROOT, SOLUTION, copy_graded
 
 VENV_PYTHON = Path(sys.executable)
-
-
-def solution_lines():
-    """Distinctive lines from inside the solution blocks (that the skeleton does not share)."""
-    from autograder import skeleton
-
-    provided = {line.strip() for text in skeleton.render().values() for line in text.splitlines()}
-    lines = set()
-    for path in SOLUTION.glob("*.py"):
-        inside = False
-        for line in path.read_text().splitlines():
-            if "# BEGIN SOLUTION" in line:
-                inside = True
-            elif "# END SOLUTION" in line:
-                inside = False
-            elif inside and len(line.strip()) > 25 and line.strip() not in provided:
-                lines.add(line.strip())
-    return lines
 
 
 @pytest.fixture(scope="module", params=["autograder", "handout"])
@@ -41,6 +23,10 @@ def built(request, tmp_path_factory):
         archive.extractall(folder)
         for info in archive.infolist():  # keep the executable bits
             os.chmod(folder / info.filename, info.external_attr >> 16)
+    if request.param == "handout":
+        assert {name.split("/")[0] for name in archive.namelist()} == {package.HANDOUT_FOLDER}, \
+            "the handout must unzip into one folder"
+        folder = folder / package.HANDOUT_FOLDER
     return request.param, folder
 
 
@@ -48,7 +34,7 @@ def test_no_solution_source(built):
     _, folder = built
     names = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
     assert not [n for n in names if "solution" in n or "corpus" in n or "selftests" in n]
-    secret = solution_lines()
+    secret = package.solution_lines()
     assert len(secret) > 40
     for path in folder.rglob("*.py"):
         leaked = sorted(secret & {line.strip() for line in path.read_text().splitlines()})
@@ -96,3 +82,49 @@ def test_handout_make_check_runs_public_tests(built):
     assert "PS1 points" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "Total: 0.0/16.5" in proc.stdout
     assert proc.returncode != 0  # the skeleton fails the public tests
+
+
+@pytest.fixture
+def clone(tmp_path):
+    """A fresh clone of this checkout (builds pack what git tracks there), with the staff secret."""
+    dest = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(dest)], check=True, capture_output=True, timeout=120)
+    secret = ROOT / package.SECRET
+    if secret.exists():
+        (dest / package.SECRET).write_bytes(secret.read_bytes())
+    return dest
+
+
+def build_in(clone, what, tmp_path):
+    return subprocess.run([str(VENV_PYTHON), "-m", "autograder", "build", what, "--out", str(tmp_path / f"{what}.zip")],
+                          cwd=clone, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("what", ["handout", "autograder"])
+@pytest.mark.parametrize("case", ["pasted solution file", "stray note", "stray suite file"])
+def test_a_build_refuses_what_must_not_ship(case, what, clone, tmp_path):
+    """A solution file pasted into submission/ (as a TA testing the handout might), an untracked
+    note in tests/ or an untracked file among the suites: the build fails with one line naming
+    the file and writes nothing."""
+    path = {"pasted solution file": "submission/made.py", "stray note": "tests/my_notes.txt",
+            "stray suite file": "autograder/suites/notes.txt"}[case]
+    if case == "stray suite file" and what == "handout":
+        path = "submission/notes.txt"
+    if case == "pasted solution file":
+        (clone / path).write_text((SOLUTION / "made.py").read_text())
+    else:
+        (clone / path).write_text("my notes\n")
+    proc = build_in(clone, what, tmp_path)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and path in lines[0], proc.stderr
+    assert not (tmp_path / f"{what}.zip").exists()
+
+
+def test_a_build_lists_what_it_packed(clone, tmp_path):
+    proc = build_in(clone, "handout", tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with zipfile.ZipFile(tmp_path / "handout.zip") as archive:
+        names = archive.namelist()
+    listed = [line.strip() for line in proc.stdout.splitlines()[1:]]
+    assert listed == names and f"({len(names)} files)" in proc.stdout.splitlines()[0]
