@@ -6,7 +6,7 @@ SUBMISSION ?= submission
 RESULTS ?= results.json
 JOBS ?= 2
 
-.PHONY: help venv grade test check selftest skeleton fixtures autograder handout bench clean
+.PHONY: help venv grade test check selftest skeleton fixtures manifest autograder handout bench clean
 
 help:
 	@echo "make grade      grade ./submission (SUBMISSION=path or .zip) exactly as Gradescope will"
@@ -14,6 +14,7 @@ help:
 	@echo "make check      the public tests on ./submission (what students run)"
 	@echo "make skeleton   regenerate submission/ from autograder/solution/"
 	@echo "make fixtures   regenerate the reference fixtures from the solution"
+	@echo "make manifest   rewrite the list of tests and points after editing a test's @weight"
 	@echo "make autograder dist/autograder.zip (upload to Gradescope)"
 	@echo "make handout    dist/handout.zip (give to students)"
 	@echo "make bench      grading time and memory (BENCH_TORCH=cpu: with the CPU-only torch build)"
@@ -29,6 +30,7 @@ grade: venv
 	$(PY) -m autograder grade $(SUBMISSION) --results $(RESULTS)
 
 test: venv
+	$(PY) -m autograder manifest
 	$(PY) -m pytest autograder/selftests -n $(JOBS) -p no:cacheprovider -o timeout=900 --durations=15
 
 check: venv
@@ -40,7 +42,10 @@ skeleton: venv
 fixtures: venv
 	$(PY) -m autograder fixtures
 
-autograder: venv
+manifest: venv
+	$(PY) -m autograder manifest
+
+autograder: manifest
 	$(PY) -m autograder build autograder
 
 handout: venv

@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder {grade,regrade,skeleton,fixtures,build}``."""
+"""Command line: ``python -m autograder {grade,regrade,skeleton,fixtures,manifest,build}``."""
 import argparse
 import sys
 
@@ -27,6 +27,9 @@ def main(argv=None):
     f = sub.add_parser("fixtures", help="regenerate the reference fixtures from the solution")
     f.add_argument("--check", action="store_true", help="only report whether the fixtures are in sync")
 
+    m = sub.add_parser("manifest", help="write autograder/harness/tests_manifest.json from the suites' weights")
+    m.add_argument("--check", action="store_true", help="only report whether it is in sync with the suites")
+
     b = sub.add_parser("build", help="build dist/autograder.zip or dist/handout.zip")
     b.add_argument("what", choices=["autograder", "handout"])
     b.add_argument("--out", default=None, help="output zip (default dist/<what>.zip)")
@@ -52,6 +55,10 @@ def main(argv=None):
             return 1 if stale else 0
         print("wrote " + ", ".join(generated.write()))
         return 0
+    if args.command == "manifest":
+        from .manifest import main as manifest_main
+
+        return manifest_main(check=args.check)
     if args.command == "build":
         from .package import BuildError, build
 

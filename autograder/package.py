@@ -6,10 +6,12 @@ What goes in is an explicit list of folders and files, and of those only what gi
 the staff-only secret, which git ignores on purpose): a file pasted into ``submission/`` or a
 note left in ``tests/`` never ships. A build refuses, with one line naming the file, when a
 folder it packs holds a file git does not know, when the skeleton or the fixtures are out of
-sync with the solution, or when a file would carry a solution block or a line of solution code.
+sync with the solution, when the list of tests and points is out of date (``make manifest``), or
+when a file would carry a solution block or a line of solution code.
 The handout unzips into one folder, ``ps1/``.
 """
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -83,6 +85,13 @@ def check_sources(files):
         changed = fixtures.differences()
         if changed:
             raise BuildError(f"{changed[0]} is out of sync with the solution: run `make fixtures`")
+    if any(src == "autograder/harness/tests_manifest.json" for src, _ in files):
+        # Collecting runs pytest: in a process of its own, not inside a caller that may be pytest.
+        check = subprocess.run([sys.executable, "-m", "autograder", "manifest", "--check"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=300)
+        if check.returncode != 0:
+            raise BuildError("autograder/harness/tests_manifest.json does not match the suites' weights: run "
+                             "`make manifest`")
     secret_lines = solution_lines()
     for src, _ in files:
         if not src.endswith(".py"):

@@ -30,7 +30,6 @@ GRADER_FILES = ("tests", "autograder/__init__.py", "autograder/oracles.py", "aut
 # public probe library, copied alone into a runtime folder (as worker/ and probes/).
 RUNTIME_FILES = (("autograder/worker", "worker"), ("tests/probes", "probes"))
 DEFAULT_DEADLINE_S = 500.0   # Gradescope stops everything at 600 s
-TOTAL_POINTS = 40.0
 
 
 def _private_copy(dest):
@@ -218,9 +217,10 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
             log = (work / "session.log").read_text(errors="replace")[-2000:]
             raise RuntimeError("the grading session sent no manifest; its log ends with:\n" + log)
         total = sum(e["max_score"] for e in manifest)
-        if abs(total - TOTAL_POINTS) > 1e-9:
-            errors.append(f"the tests add up to {total} points instead of {TOTAL_POINTS}")
-            problems.append(f"{results.INTERNAL_ERROR}: the tests add up to {total} points instead of {TOTAL_POINTS}.")
+        declared = results.expected_total()
+        if abs(total - declared) > 1e-9:  # a weight edited without `make manifest`
+            errors.append(f"the tests add up to {total:g} points, tests_manifest.json to {declared:g}: run `make manifest`")
+            problems.append(f"{results.INTERNAL_ERROR}: the tests add up to {total:g} points instead of {declared:g}.")
         for problem in [p for p in problems if p.startswith("grader died")]:  # the students see it too
             errors.append(problem)
             print(f"ps1 grader: {problem}", file=sys.stderr)

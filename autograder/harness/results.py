@@ -132,6 +132,11 @@ def expected_tests():
     return json.loads(EXPECTED_TESTS.read_text())["tests"]
 
 
+def expected_total():
+    """The assignment's total: the points of every test the suites declare (``make manifest``)."""
+    return sum(t["max_score"] for t in expected_tests())
+
+
 def internal_error(execution_time=0.0, manifest=None):
     """Results for when grading itself broke: every test listed, failed, with
     :data:`INTERNAL_ERROR`. ``manifest`` defaults to the committed list of tests."""
@@ -147,16 +152,6 @@ def expected_tests_of(results):
     """The tests of a real ``results`` dict as ``tests_manifest.json`` lists them."""
     keys = ("name", "number", "max_score", "visibility", "tags")
     return [{k: t[k] for k in keys} for t in results["tests"]]
-
-
-def update_expected_tests(results_path):
-    """Rewrite ``tests_manifest.json`` from the results.json of a real grading of the solution:
-    ``make grade SUBMISSION=autograder/solution`` then
-    ``python -c "from autograder.harness import results; results.update_expected_tests('results.json')"``."""
-    tests = expected_tests_of(json.loads(Path(results_path).read_text()))
-    lines = ",\n".join("  " + json.dumps(t) for t in tests)
-    EXPECTED_TESTS.write_text('{"comment": "every test of the session, for results.internal_error; '
-                              'a self-test keeps it in sync", "tests": [\n' + lines + "\n]}\n")
 
 
 def write(results, path):

@@ -1,5 +1,6 @@
 """dist/autograder.zip and dist/handout.zip: self-sufficient, and neither leaks the solution or
 (for the handout) hidden tests."""
+import json
 import os
 import re
 import subprocess
@@ -128,3 +129,32 @@ def test_a_build_lists_what_it_packed(clone, tmp_path):
         names = archive.namelist()
     listed = [line.strip() for line in proc.stdout.splitlines()[1:]]
     assert listed == names and f"({len(names)} files)" in proc.stdout.splitlines()[0]
+
+
+def test_a_weight_edit_needs_only_make_manifest(clone, tmp_path):
+    """Raise 5.7's weight from 0.5 to 1.5: grading flags the stale list of tests until `python -m
+    autograder manifest` (what `make manifest` runs) is run, then gives the solution 41/41 with
+    5.7 worth 1.5 and a build that ships the new list."""
+    suite = clone / "autograder" / "suites" / "test_sampling_hidden.py"
+    text = suite.read_text()
+    assert '@weight(0.5)\n@number("5.7")' in text
+    suite.write_text(text.replace('@weight(0.5)\n@number("5.7")', '@weight(1.5)\n@number("5.7")'))
+    upload = copy_graded(SOLUTION, tmp_path / "upload")
+
+    def grade():
+        proc = subprocess.run([str(VENV_PYTHON), "-m", "autograder", "grade", str(upload), "--results",
+                               str(tmp_path / "results.json"), "--quiet"], cwd=clone, capture_output=True, text=True,
+                              timeout=600)
+        return proc, json.loads((tmp_path / "results.json").read_text())
+
+    proc, stale = grade()
+    assert proc.returncode != 0 and "make manifest" in proc.stderr, proc.stderr[-2000:]
+    assert build_in(clone, "autograder", tmp_path).returncode == 1
+    manifest = subprocess.run([str(VENV_PYTHON), "-m", "autograder", "manifest"], cwd=clone, capture_output=True,
+                              text=True, timeout=300)
+    assert manifest.returncode == 0 and "41 points" in manifest.stdout, manifest.stdout + manifest.stderr
+    proc, fresh = grade()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert fresh["score"] == 41.0 and sum(t["max_score"] for t in fresh["tests"]) == 41.0
+    assert next(t for t in fresh["tests"] if t["number"] == "5.7")["max_score"] == 1.5
+    assert build_in(clone, "autograder", tmp_path).returncode == 0

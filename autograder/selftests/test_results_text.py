@@ -123,9 +123,7 @@ def test_tests_manifest_is_in_sync_with_the_session(solution_results):
     """tests_manifest.json (the fallback list of tests) matches the session's real manifest."""
     real = results.expected_tests_of(solution_results[0])
     assert results.expected_tests() == real, (
-        "autograder/harness/tests_manifest.json is out of date: grade the solution "
-        "(make grade SUBMISSION=autograder/solution) and run python -c \"from autograder.harness import "
-        "results; results.update_expected_tests('results.json')\"")
+        "autograder/harness/tests_manifest.json is out of date: run `make manifest`")
 
 
 BREAK = r'''
