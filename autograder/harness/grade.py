@@ -220,6 +220,7 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
         declared = results.expected_total()
         if abs(total - declared) > 1e-9:  # a weight edited without `make manifest`
             errors.append(f"the tests add up to {total:g} points, tests_manifest.json to {declared:g}: run `make manifest`")
+            print(f"ps1 grader: {errors[-1]}", file=sys.stderr)
             problems.append(f"{results.INTERNAL_ERROR}: the tests add up to {total:g} points instead of {declared:g}.")
         for problem in [p for p in problems if p.startswith("grader died")]:  # the students see it too
             errors.append(problem)
