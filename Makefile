@@ -6,11 +6,12 @@ SUBMISSION ?= submission
 RESULTS ?= results.json
 JOBS ?= 2
 
-.PHONY: help venv grade test check selftest skeleton fixtures manifest autograder handout bench clean
+.PHONY: help venv grade test test-quick check selftest skeleton fixtures manifest autograder handout bench clean
 
 help:
 	@echo "make grade      grade ./submission (SUBMISSION=path or .zip) exactly as Gradescope will"
 	@echo "make test       all self-tests: solution 40/40, skeleton 0, corpora, sandbox, zips, sync checks"
+	@echo "make test-quick the self-tests that grade nothing (a minute or two), for iterating"
 	@echo "make check      the public tests on ./submission (what students run)"
 	@echo "make skeleton   regenerate submission/ from autograder/solution/"
 	@echo "make fixtures   regenerate the reference fixtures from the solution"
@@ -41,6 +42,13 @@ skeleton: venv
 
 fixtures: venv
 	$(PY) -m autograder fixtures
+
+# The self-tests that grade nothing (a minute or two): the sync checks, the contract table, the
+# staging, cleanup and parity-model unit tests, the no-answers scan, the solution's own API.
+QUICK = sync contract staging cleanup parity_models no_answers solution_api
+
+test-quick: venv
+	$(PY) -m pytest $(foreach t,$(QUICK),autograder/selftests/test_$(t).py) -n $(JOBS) -p no:cacheprovider
 
 manifest: venv
 	$(PY) -m autograder manifest

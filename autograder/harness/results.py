@@ -10,7 +10,7 @@ removed, other control characters and Unicode bidi overrides are shown escaped (
 :func:`table` (the console) and ``staging.Staged.summary`` (the list of files).
 
 If grading itself breaks, :func:`internal_error` builds results that still list every test,
-from ``tests_manifest.json`` (kept in sync with the session's real manifest by a self-test).
+from ``tests_manifest.json`` (written from the suites by ``make manifest``).
 """
 import json
 import math
@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 SECTIONS = {"1": "probability", "2": "likelihood", "3": "made", "4": "pixelcnn", "5": "sampling", "6": "training"}
@@ -190,7 +191,8 @@ def table(results):
             mark = "PASS" if t["status"] == "passed" else "FAIL"
             hidden = "" if t["visibility"] == "visible" else " [hidden]"
             lines.append(f"    {mark} {t['score']:4.1f}/{t['max_score']:<4.1f} "
-                         f"{clean_text(t['name'], 78, keep_newlines=False)}{hidden}")
+                         f"{textwrap.shorten(clean_text(t['name'], 400, keep_newlines=False), 78, placeholder=' ...')}"
+                         f"{hidden}")
             if t["status"] != "passed" and t["output"]:
                 shown = [line.strip() for line in clean_text(t["output"], OUTPUT_CAP).splitlines()]
                 first = next((line for line in shown if line), "")

@@ -49,6 +49,25 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.timeout(900))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report):
+    """Name a failure the moment it happens (with -n, in the controller as each worker reports),
+    not only in the summary at the end of a 40-minute run."""
+    if report.failed and (report.when == "call" or report.when == "setup"):
+        reporter = _config.pluginmanager.get_plugin("terminalreporter") if _config else None
+        if reporter is not None:
+            reporter.write("\n")
+            reporter.write_line(f"FAILED {report.nodeid} ({report.when})", red=True, bold=True)
+
+
+_config = None
+
+
+def pytest_configure(config):
+    global _config
+    _config = config
+
+
 @pytest.fixture(scope="session")
 def solution_upload(tmp_path_factory):
     return copy_graded(SOLUTION, tmp_path_factory.mktemp("solution"))

@@ -11,6 +11,8 @@
 * turns exceptions escaping a test into one line naming the student's file and line;
 * prints a points table at the end of a local run (``pytest tests/`` or ``make check``).
 """
+import textwrap
+
 import pytest
 import torch
 from hypothesis import HealthCheck, Phase, settings
@@ -107,7 +109,7 @@ def pytest_terminal_summary(terminalreporter, config):
         earned += got
         total += info["weight"]
         mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}.get(outcome, "----")
-        tr.write_line(f"{mark}  {info['number']:>5}  {got:4.1f}/{info['weight']:<4.1f} {info['name'][:70]}")
+        tr.write_line(f"{mark}  {info['number']:>5}  {got:4.1f}/{info['weight']:<4.1f} {textwrap.shorten(info['name'], 70, placeholder=' ...')}")
     tr.write_line(f"Total: {earned:.1f}/{total:.1f} points from these tests "
                   "(hidden tests worth the rest of the 40 points run on Gradescope).")
 
