@@ -174,9 +174,17 @@ def regrade(export, out, jobs=2, compare=None, names=False):
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     out = Path(out)
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)   # names and uploads: readable by this user only
     old = reports.read_scores(compare) if compare else None   # before this run overwrites a file it names
-    loaded = export_mod.load(export, out)
+    created = not out.exists()
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)   # names and uploads: readable by this user only
+    try:
+        loaded = export_mod.load(export, out)
+    except UsageError:
+        if created and not any(out.iterdir()):
+            out.rmdir()  # a bad argument leaves nothing behind
+        raise
+    if old is None and (out / "changes.csv").exists():
+        (out / "changes.csv").unlink()  # it compared an earlier run; this one compares nothing
     for note in loaded.notes:
         print(f"note: {note}")
     if not loaded.submissions:

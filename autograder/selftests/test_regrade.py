@@ -300,3 +300,11 @@ def test_regrade_export_end_to_end(tmp_path):
     # Last, the slow reference: every upload graded alone by `grade`.
     check_test_summary(out, first.stdout)
     check_rows_match_grade_one_by_one(out, top, ids)
+
+
+def test_a_bad_argument_leaves_no_output_folder(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "autograder", "regrade", str(tmp_path / "missing.zip"), "--out",
+                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr, proc.stderr
+    assert not out.exists(), "regrade left an empty --out behind after an argument error"
