@@ -38,6 +38,9 @@ NUM_DIMS = math.prod(IMAGE_SHAPE)
 # from the run it continues; giving one to the wrong model is an error, not silently ignored).
 MODEL_OPTIONS = {"hidden": ("made", (512,)), "channels": ("pixelcnn", 64), "layers": ("pixelcnn", 5),
                  "kernel": ("pixelcnn", 7)}
+# Run settings a resumed run takes from the run it continues unless given again (then it says so),
+# with their defaults for a fresh run.
+RESUMED_OPTIONS = {"num_train": None, "num_test": None, "batch_size": 128, "seed": 0, "num_samples": 64}
 EVAL_BATCH = 512
 EXIT_RUN_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -136,22 +139,22 @@ def build_parser():
                            "--data-dir (default: off)")
     data.add_argument("--num-train", type=_integer(1), default=None, metavar="N",
                       help="train on the first N images only (default: all: 20000 shapes; 60000 MNIST digits, "
-                           "or 8000 when only MNIST's 10k test files are there)")
+                           "or 8000 when only MNIST's 10k test files are there; with --resume: the resumed run's)")
     data.add_argument("--num-test", type=_integer(1), default=None, metavar="N",
                       help="evaluate on the first N test images only (default: all: 4000 shapes; 10000 MNIST "
-                           "digits, or 2000)")
+                           "digits, or 2000; with --resume: the resumed run's)")
     train = p.add_argument_group("training")
     train.add_argument("--epochs", type=_integer(0), default=10, metavar="N",
                        help="passes over the training images in all (with --resume: including those done); "
                             "0: no training, evaluate and sample only (default: %(default)s)")
-    train.add_argument("--batch-size", type=_integer(1), default=128, metavar="N",
-                       help="training images per optimizer step (default: %(default)s)")
+    train.add_argument("--batch-size", type=_integer(1), default=None, metavar="N",
+                       help="training images per optimizer step (default: 128; with --resume: the resumed run's)")
     train.add_argument("--lr", type=_positive_float, default=None, metavar="LR",
                        help="peak learning rate of Adam, decayed by a cosine over --epochs, see below "
                             "(default: 0.001; with --resume: the resumed run's)")
-    train.add_argument("--seed", type=_integer(0), default=0, metavar="S",
+    train.add_argument("--seed", type=_integer(0), default=None, metavar="S",
                        help="seed of the initial weights, the order of the training images, the shapes "
-                            "dataset and the samples (default: %(default)s)")
+                            "dataset and the samples (default: 0; with --resume: the resumed run's)")
     model = p.add_argument_group("model shape (with --resume: taken from the resumed run unless given)")
     model.add_argument("--hidden", type=_sizes, default=None, metavar="W[,W...]",
                        help="made only: widths of the hidden layers in units, comma-separated (default: 512)")
@@ -163,9 +166,9 @@ def build_parser():
     model.add_argument("--kernel", type=_odd, default=None, metavar="K",
                        help="pixelcnn only: kernel size in pixels, odd (default: 7)")
     run = p.add_argument_group("run")
-    run.add_argument("--num-samples", type=_integer(1), default=64, metavar="N",
+    run.add_argument("--num-samples", type=_integer(1), default=None, metavar="N",
                      help="images drawn for samples.png at the end; sampling takes 784 network passes "
-                          "(one per pixel) whatever N (default: %(default)s)")
+                          "(one per pixel) whatever N (default: 64; with --resume: the resumed run's)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                      help="auto: a CUDA GPU, else Apple's MPS, else the CPU; the others: that one or an "
                           "error (default: %(default)s)")
@@ -230,6 +233,13 @@ def check_args(args):
     if args.resuming and saved.get("model", args.model) != args.model:
         raise UsageError(f"--resume: the run in {out} trained {saved['model']}, not {args.model}")
     _resolve_model_options(args, saved)
+    args.reused = []
+    for name, default in RESUMED_OPTIONS.items():
+        if getattr(args, name) is None and saved.get(name) is not None:
+            setattr(args, name, saved[name])
+            args.reused.append(f"--{name.replace('_', '-')} {saved[name]}")
+        elif getattr(args, name) is None:
+            setattr(args, name, default)
     args.lr_given = args.lr is not None
     args.lr = args.lr if args.lr is not None else 1e-3
 
@@ -368,8 +378,9 @@ class SamplingProgress(nn.Module):
             return getattr(self.model, name)
 
 
-def save_grid(images, path, padding=2, pad_value=0.5):
-    """Save images ``(N, C, H, W)`` in [0, 1] as one PNG grid, about square, gray between them."""
+def save_grid(images, path, padding=2, pad_value=0.5, scale=4):
+    """Save images ``(N, C, H, W)`` in [0, 1] as one PNG grid, about square, gray between them,
+    each pixel drawn as a ``scale`` × ``scale`` square."""
     import numpy as np
     from PIL import Image
 
@@ -383,7 +394,21 @@ def save_grid(images, path, padding=2, pad_value=0.5):
         top, left = padding + (i // cols) * (height + padding), padding + (i % cols) * (width + padding)
         grid[top:top + height, left:left + width] = image.transpose(1, 2, 0)
     pixels = (grid * 255).round().astype(np.uint8)
-    Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels).save(path)
+    picture = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels)
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)  # one pixel: scale²
+    _replace(path, lambda tmp: picture.save(tmp, format="PNG"))
+
+
+def _replace(path, write):
+    """``write(tmp)`` then rename over ``path``: Ctrl-C never leaves half a picture."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def save_curves(history, path, title):
@@ -399,11 +424,12 @@ def save_curves(history, path, title):
     ax.plot(epochs, [e["train_bits_per_dim"] for e in history], "o-", label="train (during the epoch)")
     ax.plot(epochs, [e["test_bits_per_dim"] for e in history], "s-", label="test")
     ax.set(xlabel="epoch", ylabel="bits/dim", title=title)
+    ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)  # whole epochs, even for a run of one
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    _replace(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def _write_json(path, data):
@@ -496,6 +522,7 @@ def train_epochs(args, console, model, optimizer, scheduler, train, test_loader,
                      f"{seconds:6.1f} s")
         out.mkdir(parents=True, exist_ok=True)
         save_checkpoint(ckpt, model, optimizer, scheduler, epoch + 1)
+        args.saved_epoch = epoch + 1
         _write_json(metrics_path, {"args": _recorded(args), "epochs": history})
         if curves_ok:
             curves_ok = _try_curves(console, history, curves_path, args)
@@ -562,8 +589,10 @@ def run(args, console):
     start, history = 0, []
     if args.resuming:
         start = resume(args, out / "checkpoint.pt", model, optimizer, scheduler)
+        args.saved_epoch = start
         history = _metrics_history(out, start)
-        console.info(f"resumed {out / 'checkpoint.pt'} after epoch {start}")
+        reused = f" (with the run's {' '.join(args.reused)})" if args.reused else ""
+        console.info(f"resumed {out / 'checkpoint.pt'} after epoch {start}{reused}")
     elif args.resume_if_present:
         console.info(f"no checkpoint in {out}: starting afresh")
     elif (out / "checkpoint.pt").exists() and args.epochs > 0:
@@ -580,6 +609,8 @@ def run(args, console):
         console.info(f"--epochs {args.epochs}: no training; evaluating and sampling {state}")
         result = evaluate_with_bar(console, model, test_loader, device, "test")
         final = {"epoch": start, "test_bits_per_dim": result["bits_per_dim"], "test_nll": result["nll"]}
+        if history and _try_curves(console, history, out / "curves.png", args):
+            written.append("curves.png")  # redrawn: an interrupted run may have left it an epoch behind
     else:
         history, curves = train_epochs(args, console, model, optimizer, scheduler, train, test_loader, device,
                                        out, start, history)
@@ -621,6 +652,15 @@ def _remove_if_empty(folders):
             folder.rmdir()
 
 
+def _interrupted_line(args):
+    saved = getattr(args, "saved_epoch", 0)
+    if not saved:
+        return f"interrupted before any epoch finished; nothing was saved in {args.out}"
+    dataset = f" --dataset {args.dataset}" if args.dataset != "shapes" else ""
+    return (f"interrupted; {args.out}/checkpoint.pt holds epoch {saved} of {args.epochs}. Continue with: "
+            f"python -m submission.train {args.model}{dataset} --out {args.out} --resume --epochs {args.epochs}")
+
+
 def main(argv=None):
     args = parse_args(argv)  # exits with status 2 on a bad argument
     console = Console(args.quiet)
@@ -639,8 +679,7 @@ def main(argv=None):
               "then run `make check`.", file=sys.stderr)
         return EXIT_RUN_FAILED
     except KeyboardInterrupt:
-        print(f"\ninterrupted; {args.out}/checkpoint.pt holds the last finished epoch, if any "
-              "(continue with --resume)", file=sys.stderr)
+        print("\n" + _interrupted_line(args), file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         _remove_if_empty(new_folders)  # a failed run leaves no empty folder behind

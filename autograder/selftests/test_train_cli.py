@@ -98,10 +98,19 @@ def test_made_run_writes_everything_and_resumes_exactly(tmp_path, mpl_cache):
     assert "sampling 2 images: 784 network passes" in proc.stdout
     assert is_png(pieces / "samples.png") and is_png(pieces / "curves.png") and (pieces / "checkpoint.pt").is_file()
 
-    # --hidden is left out: a resumed run takes the model's shape from the run it continues.
-    proc = run_cli("made", *common, "--epochs", "2", "--resume", "--out", pieces, cwd=tmp_path, mpl_cache=mpl_cache)
+    from PIL import Image
+
+    with Image.open(pieces / "samples.png") as picture:  # 2 samples side by side, each pixel 4 x 4
+        assert picture.width >= 4 * 2 * 28 and picture.height >= 4 * 28, picture.size
+
+    # Only the model and the new length: a resumed run takes the model's shape and every recorded
+    # setting (data sizes, batch size, seed, samples) from the run it continues, and says so.
+    proc = run_cli("made", "--threads", "1", "--epochs", "2", "--resume", "--out", pieces, cwd=tmp_path,
+                   mpl_cache=mpl_cache)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"resumed {pieces / 'checkpoint.pt'} after epoch 1" in proc.stdout
+    assert (f"resumed {pieces / 'checkpoint.pt'} after epoch 1 (with the run's --num-train 64 --num-test 32 "
+            "--batch-size 32 --seed 3 --num-samples 2)") in proc.stdout, proc.stdout
+    assert "64 train / 32 test images" in proc.stdout and "samples.png: 2 samples" in proc.stdout, proc.stdout
     proc = run_cli(*TINY["made"], *common, "--epochs", "2", "--out", straight, cwd=tmp_path, mpl_cache=mpl_cache)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
