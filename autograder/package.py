@@ -36,6 +36,25 @@ CONTENTS = {
     ],
 }
 EXECUTABLE = {"setup.sh", "run_autograder"}
+# Pinned in requirements.txt for staff only (results' schema, Gradescope's export metadata, parallel
+# self-tests): the handout's copy leaves them out, with the comment lines above each.
+STAFF_ONLY = {"jsonschema", "pyyaml", "pytest-xdist"}
+
+
+def students_requirements(text):
+    """requirements.txt without the staff-only pins (and the comments that introduce them)."""
+    kept, comments = [], []
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            comments.append(line)
+            continue
+        if line.split("==")[0].strip().lower() not in STAFF_ONLY:
+            kept += comments + [line]
+        comments = []
+    return "\n".join(kept) + "\n"
+
+
+TRANSFORMS = {("handout", "requirements.txt"): students_requirements}
 
 
 class BuildError(Exception):
@@ -138,7 +157,10 @@ def build(what, out=None, listing=None):
             info = zipfile.ZipInfo(arcname, date_time=(2026, 1, 1, 0, 0, 0))  # reproducible zips
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = (0o755 if Path(arcname).name in EXECUTABLE else 0o644) << 16
-            archive.writestr(info, (ROOT / src).read_bytes())
+            data = (ROOT / src).read_bytes()
+            if (what, src) in TRANSFORMS:
+                data = TRANSFORMS[what, src](data.decode()).encode()
+            archive.writestr(info, data)
     if listing is not None:
         listing.extend(arcname for _, arcname in files)
     return out

@@ -49,6 +49,9 @@ def test_handout_has_no_hidden_tests(built):
     names = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
     assert not [n for n in names if "hidden" in n or "suites" in n or n.startswith("autograder")]
     assert {"Makefile", "README.md", "requirements.txt", "submission/made.py", "tests/test_made.py"} <= set(names)
+    pins = {line.split("==")[0].lower() for line in (folder / "requirements.txt").read_text().splitlines()
+            if "==" in line and not line.startswith("#")}
+    assert not pins & package.STAFF_ONLY and {"torch", "pytest", "gradescope-utils"} <= pins, pins
 
 
 def test_autograder_zip_has_gradescope_entry_points(built):
