@@ -468,12 +468,15 @@ def test_make_installs_the_torch_build_that_fits(handout):
 
 
 def test_make_rejects_an_unknown_build_and_a_switch_in_place(handout):
+    choices = "TORCH=gpu is not a choice: use TORCH=cpu, TORCH=cuda or TORCH=auto"
     proc = make(handout, "venv", "TORCH=gpu")
-    assert proc.returncode != 0 and "choose TORCH=cpu, TORCH=cuda or TORCH=auto" in proc.stdout
+    assert proc.returncode != 0 and choices in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     assert not (handout / ".venv").exists()
     venv = handout / ".venv"
     venv.mkdir()
     (venv / ".installed").write_text("cpu\n")  # newer than requirements.txt: up to date
+    proc = make(handout, "check", "TORCH=gpu")  # a typo with a working venv: never "remove it"
+    assert proc.returncode != 0 and choices in proc.stdout + proc.stderr and "rm -rf" not in proc.stdout + proc.stderr
     proc = make(handout, "venv", "TORCH=cuda")
     assert proc.returncode != 0 and "has the cpu build of torch, not cuda" in proc.stdout
     assert "rm -rf .venv" in proc.stdout
