@@ -190,8 +190,8 @@ def table(results):
         for t in tests:
             mark = "PASS" if t["status"] == "passed" else "FAIL"
             hidden = "" if t["visibility"] == "visible" else " [hidden]"
-            lines.append(f"    {mark} {t['score']:4.1f}/{t['max_score']:<4.1f} "
-                         f"{textwrap.shorten(clean_text(t['name'], 400, keep_newlines=False), 78, placeholder=' ...')}"
+            lines.append(f"    {mark} {t['number']:>5} {t['score']:4.1f}/{t['max_score']:<4.1f} "
+                         f"{textwrap.shorten(clean_text(t['name'], 400, keep_newlines=False), 72, placeholder=' ...')}"
                          f"{hidden}")
             if t["status"] != "passed" and t["output"]:
                 shown = [line.strip() for line in clean_text(t["output"], OUTPUT_CAP).splitlines()]

@@ -42,7 +42,7 @@ def manifest_entry(item):
     declared = points_of(item)
     return {
         "id": item.nodeid,
-        "name": f"{declared['number']} {declared['name']}".strip(),
+        "name": declared["name"],  # the number has its own field: Gradescope shows and sorts by it
         "number": declared["number"],
         "max_score": declared["weight"],
         "visibility": declared["visibility"],
