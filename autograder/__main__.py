@@ -12,6 +12,8 @@ def main(argv=None):
     g.add_argument("--results", default="results.json", help="where to write results.json")
     g.add_argument("--deadline", type=float, default=None, help="overall time budget in seconds")
     g.add_argument("--quiet", action="store_true", help="print no score table")
+    g.add_argument("--plain-scratch", action="store_true",
+                   help="plain scratch folders, never a tmpfs (what a machine that refuses mounts gets)")
 
     r = sub.add_parser("regrade", help="regrade a Gradescope export (zip or folder), N submissions at a time")
     r.add_argument("export", help="Gradescope's Export Submissions zip, or its unzipped folder")
@@ -38,7 +40,8 @@ def main(argv=None):
     if args.command == "grade":
         from .harness.grade import grade_command
 
-        return grade_command(args.submission, args.results, deadline=args.deadline, quiet=args.quiet)
+        return grade_command(args.submission, args.results, deadline=args.deadline, quiet=args.quiet,
+                             plain_scratch=args.plain_scratch)
     if args.command == "regrade":
         from .regrade import main as regrade_main
 

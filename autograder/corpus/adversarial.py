@@ -489,6 +489,21 @@ DISK_FLOOD = '''
 '''
 
 
+FOLDER_FLOOD = '''
+    def _flood():
+        # Every worker that imports training.py (section 6) first fills its scratch folder (its
+        # cwd) with 5000 empty folders, well within the test's limits. On a plain scratch folder
+        # (no tmpfs) removing them costs several times what making them did (each frees a block).
+        import os as _os
+        try:
+            for i in range(5000):
+                _os.mkdir(f"d{i}")
+        except OSError:
+            pass
+    _flood()
+'''
+
+
 META_PARAMS = '''
 
 
@@ -511,6 +526,9 @@ def _container_attacks():
         Attack("disk_flood", "likelihood.py fills its scratch folder at import with 2 MB files (up to 512 MB) and "
                "then empty folders (up to 20000); otherwise correct",
                {"likelihood.py": prepend(solution("likelihood.py"), DISK_FLOOD)}, {}, root_only=True),
+        Attack("folder_flood", "training.py fills its scratch folder at import with 5000 empty folders; "
+               "otherwise correct (graded with plain scratch folders: the fallback where mounting is refused)",
+               {"training.py": prepend(solution("training.py"), FOLDER_FLOOD)}, {}),
         Attack("keyring_channel", "probability.py adds a key to the uid's kernel keyring at import and "
                "kl_divergence fails when it can read one: a channel from one test (or grading) to the next",
                {"probability.py": in_function(prepend(probability, KEY_CHANNEL), "def kl_divergence(", KEY_READER)},

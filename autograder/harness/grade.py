@@ -56,6 +56,12 @@ def _private_copy(dest):
     return dest
 
 
+# Removing the work folder after results.json is written: bounded, so that where scratch folders
+# are plain ones (no tmpfs) a flooded one cannot keep the grading running until Gradescope's own
+# limit. What the background helper (cleanup.Background) did not remove during grading is left.
+FINAL_CLEANUP_S = 60.0
+
+
 def _session_env():
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SYSTEMROOT")}
     keep.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", CUDA_DEVICE_ORDER="PCI_BUS_ID")
@@ -75,7 +81,7 @@ def build_runtime(dest):
     return dest
 
 
-def run_session(staged_root, work, grader_root, deadline, log_path, key, user=None, audit=None):
+def run_session(staged_root, work, grader_root, deadline, log_path, key, user=None, audit=None, plain_scratch=False):
     """Run the session with the grading ``key``; return ``(manifest, outcomes, problems)``."""
     runtime = build_runtime(work / "runtime")
     scratch = work / "scratch"
@@ -93,6 +99,7 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
            "--session", "--report-fd", str(write_end), "--key-fd", str(key_read), "--staged", str(staged_root),
            "--scratch", str(scratch),
            "--user", user_arg, "--deadline", str(deadline - 5.0), *(["--audit", str(audit)] if audit else []),
+           *(["--plain-scratch"] if plain_scratch else []),
            *SUITES]
     with open(log_path, "ab") as log:  # append: the workers' line is added to the same file
         proc = subprocess.Popen(cmd, cwd=runtime, env=_session_env(), pass_fds=(write_end, key_read),
@@ -180,7 +187,7 @@ def protections_text(info, user):
     return "Protections of this grading's test processes:\n" + "\n".join(lines)
 
 
-def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
+def grade(upload, results_path, deadline_s=None, quiet=False, errors=None, plain_scratch=False):
     """Grade ``upload`` (folder or .zip), write ``results_path``; return the results dict.
 
     A results.json is written whatever happens. An internal error anywhere (staging, the
@@ -210,7 +217,7 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
         grader_root = _private_copy(work / "grader") if user is not None else ROOT
         manifest, outcomes, problems, info = run_session(staged.root, work, grader_root, deadline,
                                                          work / "session.log", key, user=user,
-                                                         audit=os.environ.get("PS1_AUDIT"))
+                                                         audit=os.environ.get("PS1_AUDIT"), plain_scratch=plain_scratch)
         print(protections_text(info, user), flush=True)  # stdout: Gradescope shows it to instructors only
         sandbox.kill_strays()
         if manifest is None:
@@ -264,7 +271,12 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
         internal(f"could not remove the workers' cgroups: {exc}")
     if work is not None:
         scratchfs.unmount_below(work)  # a scratch tmpfs a dead session left mounted
-        left = cleanup.remove_tree(work)
+        try:
+            left = cleanup.remove_tree(work, until=time.monotonic() + FINAL_CLEANUP_S)
+        except cleanup.OutOfTime:  # plain scratch folders flooded faster than they can be removed
+            left = 0
+            print(f"ps1 grader: stopped removing {work} after {FINAL_CLEANUP_S:g} s (the upload filled its "
+                  "scratch folders); results.json is written; remove the folder with rm -rf", file=sys.stderr)
         if left:
             errors.append(f"{left} entries of {work} could not be removed")
             print(f"ps1 grader: internal error: {left} entries of {work} could not be removed", file=sys.stderr)
@@ -280,12 +292,12 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None):
     return data
 
 
-def grade_command(submission, results_path, deadline=None, quiet=False):
+def grade_command(submission, results_path, deadline=None, quiet=False, plain_scratch=False):
     """``python -m autograder grade``: 0 when grading ran cleanly; 1 after an internal error
     (results.json was written all the same, see :func:`grade`)."""
     errors = []
     try:
-        grade(submission, results_path, deadline, quiet, errors=errors)
+        grade(submission, results_path, deadline, quiet, errors=errors, plain_scratch=plain_scratch)
     except Exception as exc:  # grade() contains its own errors; this is the very last resort
         errors.append(f"{type(exc).__name__}: {exc}")
         try:

@@ -7,7 +7,8 @@ test did. A tmpfs mounted on the folder by the session (root with CAP_SYS_ADMIN)
 ``umount2(MNT_DETACH)`` ends it in one call. Its pages are memory, so the cap is small: a test
 writes checkpoints of test doubles (kilobytes). Where mounting is refused (no CAP_SYS_ADMIN, as
 in Docker's default profile, or not root) the folder stays a plain one, each file still capped by
-RLIMIT_FSIZE, and :func:`describe` says so for the grading's log.
+RLIMIT_FSIZE, removed after its test off every test's clock (``cleanup.Background``), and
+:func:`describe` says so for the grading's log.
 """
 import ctypes
 import errno
@@ -45,6 +46,13 @@ def mount(path, user):
         _refused = f"mount refused: {errno.errorcode.get(code, code)}"
         return False
     return True
+
+
+def refuse(why):
+    """Never mount from now on (``grade --plain-scratch``: the fallback, as where mounting is
+    refused); :func:`describe` gives ``why``."""
+    global _refused
+    _refused = why
 
 
 def unmount(path):
@@ -90,4 +98,5 @@ def describe():
         return (f"each test's scratch folder is a tmpfs of its own ({SCRATCH_MB} MB, {SCRATCH_INODES} inodes), "
                 "removed with one unmount")
     return (f"scratch folders are plain folders ({_refused}): each file at most the file-size limit, "
-            "their number and total size not capped")
+            "their number and total size not capped; each is removed after its test in the background, "
+            "at idle priority")

@@ -105,3 +105,51 @@ def test_unreadable_folders_as_their_unprivileged_owner(tmp_path, request):
         tree = build_deep_tree(tmp_path / "tree", levels=300)
         os.chmod(tree, 0o100)
         assert cleanup.remove_tree(tree) == 0 and not tree.exists()
+
+
+def test_more_sub_folders_than_a_listing_holds(tmp_path, monkeypatch):
+    """Sub-folders beyond MAX_PENDING are found by listing again: all go, and a folder whose
+    sub-folders cannot be removed ends the walk instead of listing it forever."""
+    monkeypatch.setattr(cleanup, "MAX_PENDING", 4)
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    for i in range(30):
+        (wide / f"d{i}").mkdir()
+        (wide / f"d{i}" / "f").write_text("x")
+        (wide / f"e{i}").mkdir()  # empty: removed while listing
+    assert cleanup.remove_tree(wide) == 0 and not wide.exists()
+
+
+def test_a_folder_flood_stops_at_the_time_limit(tmp_path):
+    import time
+    flood = tmp_path / "flood"
+    flood.mkdir()
+    for i in range(3000):
+        (flood / f"d{i}").mkdir()
+    with pytest.raises(cleanup.OutOfTime):
+        cleanup.remove_tree(flood, until=time.monotonic() - 1)
+    assert cleanup.remove_tree(flood, until=time.monotonic() + 300) == 0 and not flood.exists()
+
+
+def test_background_removal_takes_one_call_of_the_callers_time(tmp_path):
+    """discard renames the tree aside at once; the idle-priority helper removes it later."""
+    import time
+    remover = cleanup.Background()
+    trees = []
+    for n in range(3):
+        tree = tmp_path / f"test-{n}"
+        build_deep_tree(tree, levels=200)
+        started = time.monotonic()
+        assert remover.discard(tree) == 0
+        assert time.monotonic() - started < 1.0
+        assert not tree.exists()
+        trees.append(tree)
+    helper = remover.helper
+    assert helper is not None
+    waited = time.monotonic() + 10  # the helper lowers its own priority as it starts
+    while os.sched_getscheduler(helper.pid) != os.SCHED_IDLE and time.monotonic() < waited:
+        time.sleep(0.01)
+    assert os.sched_getscheduler(helper.pid) == os.SCHED_IDLE, "the helper does not run at idle priority"
+    remover.close(wait=60)
+    assert helper.returncode == 0
+    assert os.listdir(tmp_path) == [], "the helper left trees behind"
