@@ -118,7 +118,7 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
         if not ready:
             continue
         chunk = os.read(read_end, 1 << 16)
-        if not chunk:
+        if not chunk or ended:
             ended = True
             break
         buffer += chunk
@@ -127,6 +127,11 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
             message = json.loads(line)
             if message["type"] == "manifest" and manifest is None:
                 manifest = message["tests"]
+                stale = stale_manifest(manifest)
+                if stale:  # staff edited a weight without `make manifest`: no test is run
+                    problems.append(stale)
+                    ended = True
+                    break
             elif message["type"] == "result" and manifest is not None:
                 outcomes[message["id"]] = message
             elif message["type"] == "workers":
@@ -152,6 +157,22 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
     if death:
         info = {**(info or {}), "session_death": death}
     return manifest, outcomes, problems, info
+
+
+def stale_manifest(manifest):
+    """Why the collected tests are not those of tests_manifest.json (a weight or test edited
+    without `make manifest`), or ``None``. Checked as soon as the session has collected, so that
+    no upload is graded against points the build and Gradescope do not know."""
+    def points(entries):
+        return sorted((e["number"], e["max_score"]) for e in entries)
+
+    declared = results.expected_tests()
+    if points(manifest) == points(declared):
+        return None
+    total, want = sum(e["max_score"] for e in manifest), sum(e["max_score"] for e in declared)
+    changed = sorted({n for n, _ in set(points(manifest)) ^ set(points(declared))}, key=results._number_key)
+    return (f"stale manifest: the tests add up to {total:g} points, tests_manifest.json to {want:g} "
+            f"(tests {', '.join(changed[:8])}{' ...' if len(changed) > 8 else ''} differ): run `make manifest`")
 
 
 def _death_of(pid, seconds=5.0):
@@ -185,6 +206,29 @@ def protections_text(info, user):
     found.setdefault("oom", "?")
     lines = [f"  {key}: {value}" for key, value in found.items()]
     return "Protections of this grading's test processes:\n" + "\n".join(lines)
+
+
+def _results_of(manifest, outcomes, problems, info, staged, started, errors):
+    """The results of a session that ran: the grader's own problems to stderr (and ``errors``),
+    one line of each for the students."""
+    for problem in [p for p in problems if p.startswith("grader died")]:  # the students see it too
+        errors.append(problem)
+        print(f"ps1 grader: {problem}", file=sys.stderr)
+    internal_problems = [p for p in problems if p.startswith("internal error")]
+    for problem in internal_problems:  # details for staff only; students get one line
+        errors.append(problem)
+        print(f"ps1 grader: {problem}", file=sys.stderr)
+    problems = [p for p in problems if p not in internal_problems]
+    if internal_problems:
+        problems.append(results.INTERNAL_ERROR + ".")
+    summary = "\n".join(filter(None, [staged.summary(), *problems]))
+    death = (info or {}).get("session_death")
+    if death:  # the tests it had not run yet
+        not_run = (f"not run: the grading session died ({death}) before this test. This is no verdict on your "
+                   "code; please tell the course staff.", f"the grading session died: {death}")
+    else:
+        not_run = ("not run: grading stopped before this test (time budget exhausted).", None)
+    return results.build(manifest, outcomes, time.time() - started, summary, *not_run)
 
 
 def grade(upload, results_path, deadline_s=None, quiet=False, errors=None, plain_scratch=False):
@@ -223,30 +267,13 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None, plain
         if manifest is None:
             log = (work / "session.log").read_text(errors="replace")[-2000:]
             raise RuntimeError("the grading session sent no manifest; its log ends with:\n" + log)
-        total = sum(e["max_score"] for e in manifest)
-        declared = results.expected_total()
-        if abs(total - declared) > 1e-9:  # a weight edited without `make manifest`
-            errors.append(f"the tests add up to {total:g} points, tests_manifest.json to {declared:g}: run `make manifest`")
-            print(f"ps1 grader: {errors[-1]}", file=sys.stderr)
-            problems.append(f"{results.INTERNAL_ERROR}: the tests add up to {total:g} points instead of {declared:g}.")
-        for problem in [p for p in problems if p.startswith("grader died")]:  # the students see it too
-            errors.append(problem)
-            print(f"ps1 grader: {problem}", file=sys.stderr)
-        internal_problems = [p for p in problems if p.startswith("internal error")]
-        for problem in internal_problems:  # details for staff only; students get one line
-            errors.append(problem)
-            print(f"ps1 grader: {problem}", file=sys.stderr)
-        problems = [p for p in problems if p not in internal_problems]
-        if internal_problems:
-            problems.append(results.INTERNAL_ERROR + ".")
-        summary = "\n".join(filter(None, [staged.summary(), *problems]))
-        death = (info or {}).get("session_death")
-        if death:  # the tests it had not run yet
-            not_run = (f"not run: the grading session died ({death}) before this test. This is no verdict on your "
-                       "code; please tell the course staff.", f"the grading session died: {death}")
+        stale = [p for p in problems if p.startswith("stale manifest")]
+        if stale:  # refused before any test ran: every test is listed as the grader's failure
+            errors.append(stale[0])
+            print(f"ps1 grader: {stale[0]}", file=sys.stderr)
+            data = results.internal_error(time.time() - started)
         else:
-            not_run = ("not run: grading stopped before this test (time budget exhausted).", None)
-        data = results.build(manifest, outcomes, time.time() - started, summary, *not_run)
+            data = _results_of(manifest, outcomes, problems, info, staged, started, errors)
     except BaseException as exc:  # noqa: B902 — whatever it is, a results.json is still written
         internal(f"{type(exc).__name__}: {str(exc)[:2500]}")
         if not isinstance(exc, Exception):
@@ -305,6 +332,8 @@ def grade_command(submission, results_path, deadline=None, quiet=False, plain_sc
         except Exception:
             pass
     if errors:
-        print(f"ps1 grader: {len(errors)} internal error(s), see above; exit status 1", file=sys.stderr)
+        first = errors[0].splitlines()[0][:300] if errors[0] else ""
+        more = f" (and {len(errors) - 1} more, see above)" if len(errors) > 1 else ""
+        print(f"ps1 grader: internal error: {first}{more}; exit status 1", file=sys.stderr)
         return 1
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from autograder import package
+from autograder.harness import results
 from autograder.selftests.conftest import ROOT, SOLUTION, copy_graded
 
 VENV_PYTHON = Path(sys.executable)
@@ -105,17 +106,19 @@ def build_in(clone, what, tmp_path):
 
 
 @pytest.mark.parametrize("what", ["handout", "autograder"])
-@pytest.mark.parametrize("case", ["pasted solution file", "stray note", "stray suite file"])
+@pytest.mark.parametrize("case", ["pasted solution file", "stray note", "stray suite file", "uncommitted edit"])
 def test_a_build_refuses_what_must_not_ship(case, what, clone, tmp_path):
     """A solution file pasted into submission/ (as a TA testing the handout might), an untracked
-    note in tests/ or an untracked file among the suites: the build fails with one line naming
-    the file and writes nothing."""
+    note in tests/, an untracked file among the suites or an edit not committed: the build fails
+    with one line naming the file and writes nothing."""
     path = {"pasted solution file": "submission/made.py", "stray note": "tests/my_notes.txt",
-            "stray suite file": "autograder/suites/notes.txt"}[case]
+            "stray suite file": "autograder/suites/notes.txt", "uncommitted edit": "tests/support/plugin.py"}[case]
     if case == "stray suite file" and what == "handout":
         path = "submission/notes.txt"
     if case == "pasted solution file":
         (clone / path).write_text((SOLUTION / "made.py").read_text())
+    elif case == "uncommitted edit":  # shipped in both zips; no sync check looks at it
+        (clone / path).write_text((clone / path).read_text() + "\n# a local experiment\n")
     else:
         (clone / path).write_text("my notes\n")
     proc = build_in(clone, what, tmp_path)
@@ -151,11 +154,14 @@ def test_a_weight_edit_needs_only_make_manifest(clone, tmp_path):
         return proc, json.loads((tmp_path / "results.json").read_text())
 
     proc, stale = grade()
-    assert proc.returncode != 0 and "make manifest" in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode != 0 and "make manifest" in proc.stderr.splitlines()[-1], proc.stderr[-2000:]
+    assert {t["output"] for t in stale["tests"]} == {results.INTERNAL_ERROR + "."}, "tests ran on a stale manifest"
     assert build_in(clone, "autograder", tmp_path).returncode == 1
     manifest = subprocess.run([str(VENV_PYTHON), "-m", "autograder", "manifest"], cwd=clone, capture_output=True,
                               text=True, timeout=300)
     assert manifest.returncode == 0 and "41 points" in manifest.stdout, manifest.stdout + manifest.stderr
+    subprocess.run(["git", "-C", str(clone), "-c", "user.name=TA", "-c", "user.email=ta@example.org", "commit", "-qam",
+                    "5.7 is worth 1.5"], check=True, capture_output=True, timeout=60)
     proc, fresh = grade()
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert fresh["score"] == 41.0 and sum(t["max_score"] for t in fresh["tests"]) == 41.0
