@@ -169,6 +169,27 @@ def _write_run(out, version, jobs, graded, seconds, workers):
     return info
 
 
+def preflight():
+    """Refuse before grading anything when no grading could succeed: this Python cannot run the
+    grader (no torch: not the project's venv) or the suites no longer match tests_manifest.json
+    (a weight edited without `make manifest`). Grading a whole class first and failing every row
+    took 10 s per upload."""
+    import subprocess
+
+    try:
+        proc = subprocess.run([sys.executable, "-m", "autograder", "manifest", "--check"], cwd=runner.ROOT,
+                              capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"could not check the grader: {exc}") from None
+    if proc.returncode == 0:
+        return
+    last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["(no output)"]
+    if "No module named" in last[0]:
+        raise UsageError(f"{sys.executable} cannot run the grader ({last[0]}): run regrade with the project's "
+                         "venv, .venv/bin/python -m autograder regrade ... (`make venv` makes it)")
+    raise UsageError(f"the grader is not ready: {last[0]}")
+
+
 def regrade(export, out, jobs=2, compare=None, names=False):
     """Regrade ``export`` into ``out``; return the process exit status (1 if any row failed)."""
     if jobs < 1:
@@ -188,9 +209,12 @@ def regrade(export, out, jobs=2, compare=None, names=False):
     for note in loaded.notes:
         print(f"note: {note}")
     if not loaded.submissions:
-        print(f"no submission folders found in {export}")
+        print(f"no submission folders found in {export}: regrade reads Gradescope's Export Submissions (its "
+              "zip, or that zip unzipped: submission_metadata.yml and one submission_<id>/ folder per upload)")
         return 1
     version = grader_version()
+    if any(not job.already_graded(version) for job in (Job(s, out) for s in loaded.submissions)):
+        preflight()
     all_jobs = [Job(s, out) for s in loaded.submissions]
     todo = [job for job in all_jobs if not job.already_graded(version)]
     print(f"{len(all_jobs)} submissions; {len(all_jobs) - len(todo)} already graded by this autograder "

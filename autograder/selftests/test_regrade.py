@@ -308,3 +308,24 @@ def test_a_bad_argument_leaves_no_output_folder(tmp_path):
                            str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "does not exist" in proc.stderr, proc.stderr
     assert not out.exists(), "regrade left an empty --out behind after an argument error"
+
+
+@pytest.mark.parametrize("says, expect", [
+    ("ModuleNotFoundError: No module named 'torch'", ".venv/bin/python -m autograder regrade"),
+    ("autograder/harness/tests_manifest.json out of date: run `make manifest`", "make manifest"),
+])
+def test_nothing_is_graded_when_no_grading_could_succeed(says, expect, small_export, tmp_path, monkeypatch):
+    """A Python without torch, or a weight edited without `make manifest`: regrade stops before
+    the first upload, with one line saying what to do (it used to grade the whole class and then
+    fail every row)."""
+    from autograder import regrade as regrade_mod
+
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\ncat >&2 <<'END'\n{says}\nEND\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(regrade_mod.sys, "executable", str(fake))
+    started = []
+    monkeypatch.setattr(regrade_mod, "_grade", lambda todo, *a: started.append(todo) or 0.0)
+    with pytest.raises(UsageError, match=expect.replace(".", r"\.")):
+        regrade_mod.regrade(small_export[0], tmp_path / "out")
+    assert not started, "uploads were graded although the grader could not run"
