@@ -56,7 +56,10 @@ def main(argv=None):
             print(f"{label} in sync with the solution" if not stale else
                   f"{label} out of sync: {', '.join(stale)} (run `python -m autograder {args.command}`)")
             return 1 if stale else 0
-        print("wrote " + ", ".join(generated.write()))
+        stale = generated.differences()
+        written = generated.write()
+        print(f"{label} already in sync with the solution: nothing changed" if not stale
+              else f"wrote {', '.join(written)}; changed: {', '.join(stale)}")
         return 0
     if args.command == "manifest":
         from .manifest import main as manifest_main

@@ -41,8 +41,17 @@ EXECUTABLE = {"setup.sh", "run_autograder"}
 STAFF_ONLY = {"jsonschema", "pyyaml", "pytest-xdist"}
 
 
+STUDENTS_HEADER = ("# What the public tests and the trainer need (Python 3.10 or 3.11); `make check` installs it,\n"
+                   "# with the torch build that fits your machine (README.md, \"Set-up\").\n")
+
+
 def students_requirements(text):
-    """requirements.txt without the staff-only pins (and the comments that introduce them)."""
+    """requirements.txt without the staff-only pins (and the comments that introduce them), under
+    a header for students (the staff's first comment speaks of Gradescope and developers)."""
+    lines = text.splitlines()
+    while lines and (lines[0].startswith("#") or not lines[0].strip()):
+        lines.pop(0)  # the staff's header comment
+    text = STUDENTS_HEADER + "\n".join(lines)
     kept, comments = [], []
     for line in text.splitlines():
         if line.startswith("#") or not line.strip():

@@ -413,6 +413,11 @@ def _replace(path, write):
 
 def save_curves(history, path, title):
     """Train and test bits/dim per epoch as a PNG (matplotlib's Agg canvas: no display needed)."""
+    fig = curves_figure(history, title)
+    _replace(path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def curves_figure(history, title):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -425,11 +430,11 @@ def save_curves(history, path, title):
     ax.plot(epochs, [e["test_bits_per_dim"] for e in history], "s-", label="test")
     ax.set(xlabel="epoch", ylabel="bits/dim", title=title)
     ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)  # whole epochs, even for a run of one
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # one epoch: one tick, not 0.5, 0.6, ...
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    _replace(path, lambda tmp: fig.savefig(tmp, format="png"))
+    return fig
 
 
 def _write_json(path, data):
@@ -567,8 +572,8 @@ def draw_samples(console, model, args, device):
     generator = torch.Generator(device=device).manual_seed(args.seed)
     passes = NUM_DIMS if args.model == "made" else IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
     if not console.bars:
-        console.info(f"sampling {args.num_samples} images: {passes} network passes, one per pixel ...")
-    with console.bar(passes, f"sampling {args.num_samples} images", "pixel") as bar:
+        console.info(f"sampling {_count(args.num_samples, 'image')}: {passes} network passes, one per pixel ...")
+    with console.bar(passes, f"sampling {_count(args.num_samples, 'image')}", "pixel") as bar:
         tracked = SamplingProgress(model, bar)
         if args.model == "made":
             return sample_made(tracked, args.num_samples, generator).reshape(-1, *IMAGE_SHAPE)
@@ -623,11 +628,15 @@ def run(args, console):
     save_grid(samples, out / "samples.png")
     written.append("samples.png")
     when = f"after epoch {final['epoch']}" if final["epoch"] else "untrained"
-    console.summary(f"samples.png: {args.num_samples} samples of {args.model} {when}, test "
+    console.summary(f"samples.png: {_count(args.num_samples, 'sample')} of {args.model} {when}, test "
                     f"{final['test_bits_per_dim']:.4f} bits/dim ({final['test_nll']:.2f} nats); sampled in "
                     f"{time.perf_counter() - started:.1f} s")
     console.summary(f"wrote {', '.join(written)} in {out}")
     return history
+
+
+def _count(n, noun):
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _not_implemented_hint(exc):

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +30,8 @@ def load(path=SECRET, create=True):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(secrets.token_bytes(SECRET_BYTES))
+        print(f"ps1: created {path} (staff-only, git-ignored): keep it with the course's files; a new "
+              "secret draws new examples for every upload", file=sys.stderr)
     data = path.read_bytes()
     if len(data) < 16:
         raise ValueError(f"{path} holds {len(data)} bytes; delete it to make a new secret")

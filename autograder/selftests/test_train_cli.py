@@ -492,3 +492,17 @@ def test_make_train_targets_pass_valid_arguments(target, handout, tmp_path, monk
     monkeypatch.chdir(tmp_path)
     args = trainer.parse_args(command.split("-m submission.train", 1)[1].split())
     assert args.out == f"runs/{args.model}-shapes"
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 7])
+def test_the_curve_is_drawn_on_whole_epochs(epochs, monkeypatch, mpl_cache):
+    """A one-epoch run's curve has one tick, 1 (matplotlib's integer locator falls back to
+    0.5, 0.6, ..., 1.5 when it finds fewer than two whole numbers)."""
+    monkeypatch.setenv("MPLCONFIGDIR", str(mpl_cache))
+    history = [{"epoch": e, "train_bits_per_dim": 0.3, "test_bits_per_dim": 0.2} for e in range(1, epochs + 1)]
+    fig = trainer.curves_figure(history, "made")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if low <= t <= high]
+    assert ticks and all(float(t).is_integer() for t in ticks), f"x ticks {ticks} for {epochs} epoch(s)"

@@ -111,7 +111,7 @@ def pytest_terminal_summary(terminalreporter, config):
         mark = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}.get(outcome, "----")
         tr.write_line(f"{mark}  {info['number']:>5}  {got:4.1f}/{info['weight']:<4.1f} {textwrap.shorten(info['name'], 70, placeholder=' ...')}")
     tr.write_line(f"Total: {earned:.1f}/{total:.1f} points from these tests "
-                  "(hidden tests worth the rest of the 40 points run on Gradescope).")
+                  "(hidden tests, worth the rest of the assignment's points, run on Gradescope).")
 
 
 def pytest_configure(config):
