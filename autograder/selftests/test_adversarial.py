@@ -172,23 +172,36 @@ def scratch_use(temp):
     """(MB, inodes) in use on the file systems mounted below ``temp`` (the tests' scratch tmpfs)."""
     used_mb, inodes = 0.0, 0
     for point in scratchfs.mounts_below(temp):
-        try:
-            st = os.statvfs(point)
+        try:  # the folder open pins the file system it is on: still the tmpfs, or no longer a mount
+            fd = os.open(point, os.O_RDONLY | os.O_DIRECTORY)
         except OSError:
             continue
+        try:
+            if os.fstat(fd).st_dev == os.stat(os.path.dirname(point)).st_dev:
+                continue  # unmounted since mountinfo was read: statvfs would describe the disk
+            st = os.fstatvfs(fd)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         used_mb += (st.f_blocks - st.f_bfree) * st.f_frsize / 2**20
         inodes += st.f_files - st.f_ffree
     return used_mb, inodes
 
 
-def _sample_tree(proc, memory, done, temp):
-    grader, alone, rounds = _command_line(proc.pid), True, 0
+def _sample_scratch(proc, memory, done, temp):
+    """Every 20 ms, in a thread of its own: a round of the tree's sampling takes far longer on a
+    loaded machine (a PSS read per process), and a flooded scratch lasts only its test."""
     while not done.is_set() and proc.poll() is None:
-        rounds += 1
-        if rounds % 10 == 0:  # every 50 ms: a flood's peak lasts its test; the tree's sampling stays at 5 ms
-            used_mb, inodes = scratch_use(temp)
-            memory.scratch_mb = max(memory.scratch_mb, used_mb)
-            memory.scratch_inodes = max(memory.scratch_inodes, inodes)
+        used_mb, inodes = scratch_use(temp)
+        memory.scratch_mb = max(memory.scratch_mb, used_mb)
+        memory.scratch_inodes = max(memory.scratch_inodes, inodes)
+        time.sleep(0.02)
+
+
+def _sample_tree(proc, memory, done, temp):
+    grader, alone = _command_line(proc.pid), True
+    while not done.is_set() and proc.poll() is None:
         tree = procs.descendants(proc.pid)
         pss_mb = sum(procs.pss_kb(pid) for pid in tree) / 1024
         held_mb = held_files_mb(tree)
@@ -225,8 +238,10 @@ def grade_isolated(upload, out, uid, deadline=DEADLINE_S, extra=()):
         proc = subprocess.Popen([sys.executable, "-c", GRADE_AND_REPORT_PEAK, "grade", str(upload), "--results",
                                  str(out), "--deadline", str(deadline), *extra], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(temp)})
-        sampler = threading.Thread(target=_sample_tree, args=(proc, memory, done, temp), daemon=True)
-        sampler.start()
+        samplers = [threading.Thread(target=target, args=(proc, memory, done, temp), daemon=True)
+                    for target in (_sample_tree, _sample_scratch)]
+        for sampler in samplers:
+            sampler.start()
         try:
             stdout, stderr = proc.communicate(timeout=deadline + 60)
         except subprocess.TimeoutExpired:
@@ -234,7 +249,8 @@ def grade_isolated(upload, out, uid, deadline=DEADLINE_S, extra=()):
             raise
         finally:
             done.set()
-            sampler.join()
+            for sampler in samplers:
+                sampler.join()
         left = os.listdir(temp)
     finally:
         cleanup.remove_tree(temp)
