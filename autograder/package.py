@@ -26,6 +26,7 @@ CONTENTS = {
         ("autograder/__init__.py", "autograder/__init__.py"), ("autograder/__main__.py", "autograder/__main__.py"),
         ("autograder/harness", "autograder/harness"), ("autograder/worker", "autograder/worker"),
         ("autograder/oracles.py", "autograder/oracles.py"), ("autograder/examples.py", "autograder/examples.py"),
+        ("autograder/trained.py", "autograder/trained.py"), ("autograder/data", "autograder/data"),
         (SECRET, SECRET), ("autograder/suites", "autograder/suites"),
         ("tests", "tests"),
     ],

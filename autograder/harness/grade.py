@@ -25,7 +25,7 @@ from . import cleanup, exits, results, sandbox, scratchfs, secret, staging
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ("tests", "autograder/suites")
 GRADER_FILES = ("tests", "autograder/__init__.py", "autograder/oracles.py", "autograder/examples.py",
-                "autograder/harness", "autograder/suites")
+                "autograder/trained.py", "autograder/data", "autograder/harness", "autograder/suites")
 # What the workers' interpreter may import besides torch and numpy: the zygote and the
 # public probe library, copied alone into a runtime folder (as worker/ and probes/).
 RUNTIME_FILES = (("autograder/worker", "worker"), ("tests/probes", "probes"))
@@ -107,7 +107,7 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
                                 start_new_session=True)
     os.close(write_end)
     os.close(key_read)
-    manifest, outcomes, problems, buffer = None, {}, [], b""
+    manifest, outcomes, problems, buffer, board = None, {}, [], b"", []
     info, session_pid, ended = {}, None, False
     while True:
         left = deadline - time.time()
@@ -134,6 +134,8 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
                     break
             elif message["type"] == "result" and manifest is not None:
                 outcomes[message["id"]] = message
+            elif message["type"] == "leaderboard":
+                board.extend(message["entries"])
             elif message["type"] == "workers":
                 info, session_pid = message["info"], message.get("session_pid")
                 with open(log_path, "a") as log:
@@ -156,6 +158,8 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
     proc.wait()
     if death:
         info = {**(info or {}), "session_death": death}
+    if board:
+        info = {**(info or {}), "leaderboard": board}
     return manifest, outcomes, problems, info
 
 
@@ -228,7 +232,8 @@ def _results_of(manifest, outcomes, problems, info, staged, started, errors):
                    "code; please tell the course staff.", f"the grading session died: {death}")
     else:
         not_run = ("not run: grading stopped before this test (time budget exhausted).", None)
-    return results.build(manifest, outcomes, time.time() - started, summary, *not_run)
+    return results.build(manifest, outcomes, time.time() - started, summary, *not_run,
+                         leaderboard=(info or {}).get("leaderboard"))
 
 
 def grade(upload, results_path, deadline_s=None, quiet=False, errors=None, plain_scratch=False):
@@ -269,6 +274,9 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None, plain
             raise RuntimeError("the grading session sent no manifest; its log ends with:\n" + log)
         stale = [p for p in problems if p.startswith("stale manifest")]
         if stale:  # refused before any test ran: every test is listed as the grader's failure
+            for problem in [p for p in problems if p.startswith("internal error")]:  # a suite that did not collect
+                errors.append(problem)
+                print(f"ps1 grader: {problem}", file=sys.stderr)
             errors.append(stale[0])
             print(f"ps1 grader: {stale[0]}", file=sys.stderr)
             data = results.internal_error(time.time() - started)

@@ -21,7 +21,9 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-SECTIONS = {"1": "probability", "2": "likelihood", "3": "made", "4": "pixelcnn", "5": "sampling", "6": "training"}
+SECTIONS = {"1": "probability", "2": "likelihood", "3": "made", "4": "pixelcnn", "5": "sampling", "6": "training",
+            "7": "trained models"}
+LEADERBOARD_NAMES = ("MADE bits/dim", "PixelCNN bits/dim")  # what autograder.trained reports
 SCHEMA = Path(__file__).with_name("results_schema.json")
 EXPECTED_TESTS = Path(__file__).with_name("tests_manifest.json")
 OUTPUT_CAP = 3000          # one test's output
@@ -90,7 +92,21 @@ def _seconds(value):
     return value if math.isfinite(value) and value >= 0 else 0.0
 
 
-def build(manifest, outcomes, execution_time, summary, not_run_message, not_run_fault=None):
+def _leaderboard(entries):
+    """Gradescope's leaderboard entries, each checked: a known name, a finite value, an order."""
+    board = []
+    for entry in entries or ():
+        try:
+            name, value, order = str(entry["name"]), float(entry["value"]), entry.get("order", "asc")
+        except (KeyError, TypeError, ValueError):
+            continue
+        if name in LEADERBOARD_NAMES and math.isfinite(value) and order in ("asc", "desc") \
+                and name not in {e["name"] for e in board}:
+            board.append({"name": name, "value": value, "order": order})
+    return board
+
+
+def build(manifest, outcomes, execution_time, summary, not_run_message, not_run_fault=None, leaderboard=None):
     """The results dict: every manifest test, scored from ``outcomes`` (missing → failed, with
     ``not_run_message``; ``not_run_fault``: why that is the grader's fault, if it is).
 
@@ -125,6 +141,7 @@ def build(manifest, outcomes, execution_time, summary, not_run_message, not_run_
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
+        **({"leaderboard": _leaderboard(leaderboard)} if _leaderboard(leaderboard) else {}),
     }
 
 

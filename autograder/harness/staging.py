@@ -35,6 +35,9 @@ from .results import clean_text
 
 GRADED = ("probability.py", "likelihood.py", "made.py", "pixelcnn.py", "sampling.py", "training.py")
 MAX_FILE_BYTES = 1_000_000          # a graded file larger than this (once inflated) is not graded
+# Trained weights (optional; measured by the session as data, never run): copied into models/.
+MODEL_FILES = ("made.safetensors", "pixelcnn.safetensors")
+MAX_MODEL_BYTES = 16 * 2**20        # the trainer's default models are 3.2 MB
 MAX_NESTED_ZIP_BYTES = 20_000_000   # a zip inside a zip is inflated into memory up to this
 MAX_ZIP_BYTES = 50_000_000          # all bytes inflated from the zips of one upload, together
 MAX_ZIP_MEMBERS = 20_000            # a zip with more members is not opened
@@ -65,6 +68,7 @@ class Candidate:
 class Staged:
     root: Path                                  # folder holding the package folder submission/
     found: dict = field(default_factory=dict)   # graded name -> where it was found in the upload
+    models: dict = field(default_factory=dict)  # model file name -> where it was found
     missing: list = field(default_factory=list)
     ignored: list = field(default_factory=list)
     notes: list = field(default_factory=list)
@@ -85,6 +89,9 @@ class Staged:
             shown = [show(name) for name in self.ignored[:15]]
             more = f" and {len(self.ignored) - 15} more" if len(self.ignored) > 15 else ""
             lines.append("Ignored (only the six graded files are used): " + ", ".join(shown) + more)
+        if self.models:
+            lines.append("Trained models (measured in the test 'Your trained models'): " + ", ".join(
+                name if where == name else f"{name} (from {show(where)})" for name, where in sorted(self.models.items())))
         lines.extend(show(note, 400) for note in self.notes[:MAX_NOTES])
         if len(self.notes) > MAX_NOTES:
             lines.append(f"... and {len(self.notes) - MAX_NOTES} more problems with the upload.")
@@ -190,7 +197,7 @@ def _candidates(upload, files, budget):
         if _is_zip_name(upload.name) or zipfile.is_zipfile(upload):
             yield from _zip_candidates(upload, upload.name, 0, files, budget)
         else:
-            yield Candidate(upload.name, _read_path(str(upload), MAX_FILE_BYTES))
+            yield Candidate(upload.name, _read_path(str(upload), _limit(upload.name)))
         return
     for problem, found in _walk(str(upload)):
         if problem is not None:
@@ -210,7 +217,7 @@ def _candidates(upload, files, budget):
                 mtime = entry.stat(follow_symlinks=False).st_mtime
             except OSError:
                 mtime = 0.0
-            yield Candidate(rel, _read_path(entry.path, MAX_FILE_BYTES), mtime=mtime)
+            yield Candidate(rel, _read_path(entry.path, _limit(entry.name)), mtime=mtime)
 
 
 # --- zips -------------------------------------------------------------------------------------
@@ -340,7 +347,7 @@ def _zip_candidates(source, label, depth, files, budget):
             continue
         odd = _odd_name(name)
         base = parts[-1]
-        wanted = base in GRADED or _is_zip_name(base)
+        wanted = base in GRADED or base in MODEL_FILES or _is_zip_name(base)
         if odd:
             yield Candidate(rel, problem=f"Not used, {odd}", notable=True)
         elif (info.external_attr >> 16) & 0o170000 == 0o120000:
@@ -366,7 +373,7 @@ def _zip_candidates(source, label, depth, files, budget):
                 mtime = calendar.timegm((*info.date_time, 0, 0, 0))
             except (TypeError, ValueError, OverflowError):
                 mtime = 0.0
-            yield Candidate(rel, _member_reader(fileobj, info, MAX_FILE_BYTES, budget), mtime=mtime)
+            yield Candidate(rel, _member_reader(fileobj, info, _limit(base), budget), mtime=mtime)
 
 
 # --- staging ----------------------------------------------------------------------------------
@@ -383,7 +390,7 @@ def stage(upload, dest):
         staged.notes.append(f"The upload {upload} does not exist.")
         _fix_modes(dest, package)
         return staged
-    copies = {}
+    copies, models = {}, {}
     with contextlib.ExitStack() as files:
         for candidate in _candidates(upload, files, _Budget(MAX_ZIP_BYTES)):
             rel = candidate.rel.replace(os.sep, "/")
@@ -394,6 +401,8 @@ def stage(upload, dest):
                     staged.notes.append(f"{candidate.problem}: {rel}")
             elif name in GRADED:
                 copies.setdefault(name, []).append(candidate)
+            elif name in MODEL_FILES:
+                models.setdefault(name, []).append(candidate)
             else:
                 staged.ignored.append(rel)
         for name in GRADED:
@@ -421,8 +430,34 @@ def stage(upload, dest):
                     staged.notes.append(f"Found {len(options)} copies of {name}: graded {graded} (the copy with the "
                                         f"most other graded files beside it, then the newest); ignored "
                                         f"{', '.join(others)}.")
+        _stage_models(models, copies, dest / "models", staged)
     _fix_modes(dest, package)
     return staged
+
+
+def _stage_models(models, copies, folder, staged):
+    """Copy one of each uploaded model file into ``folder`` (ranked as graded files are)."""
+    folder.mkdir()
+    for name in MODEL_FILES:
+        for option in _ranked(models.get(name, []), {**copies, **models}):
+            rel = option.rel.replace(os.sep, "/")
+            try:
+                data = option.read()
+                if len(data) > MAX_MODEL_BYTES:
+                    raise Unreadable(f"Larger than {MAX_MODEL_BYTES >> 20} MB")
+            except Unreadable as exc:
+                staged.notes.append(f"{exc}; not measured: {rel}")
+                (folder / f"{name}.problem").write_text(f"{exc} (the grader reads at most {MAX_MODEL_BYTES >> 20} MB "
+                                                        "of a model)" if "Larger" in str(exc) else str(exc))
+                continue
+            (folder / name).write_bytes(data)
+            staged.models[name] = rel
+            break
+
+
+def _limit(name):
+    """How many bytes of a file named ``name`` are read: a trained model may be larger."""
+    return MAX_MODEL_BYTES if _basename(name) in MODEL_FILES else MAX_FILE_BYTES
 
 
 def _folder(rel):
@@ -441,5 +476,7 @@ def _ranked(options, copies):
 
 
 def _fix_modes(dest, package):
-    for path in [dest, package, *package.iterdir()]:
+    models = dest / "models"
+    extra = [models, *models.iterdir()] if models.is_dir() else []
+    for path in [dest, package, *package.iterdir(), *extra]:
         path.chmod(0o755 if path.is_dir() else 0o644)

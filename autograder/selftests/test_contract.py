@@ -66,14 +66,17 @@ def test_every_clause_has_a_row():
 
 
 def test_rows_name_real_tests_and_every_test_has_a_row():
-    manifest = {t["number"] for t in json.loads(results.EXPECTED_TESTS.read_text())["tests"]}
+    tests = json.loads(results.EXPECTED_TESTS.read_text())["tests"]
+    manifest = {t["number"] for t in tests}
     table = rows()
     unknown = {clause: row["tests"] for clause, row in table.items() if set(row["tests"]) - manifest}
     assert not unknown, f"rows name tests that do not exist: {unknown}"
     untested = sorted(clause for clause, row in table.items() if not row["tests"] and clause not in NEEDS_GPU)
     assert not untested, f"clauses without a test: {untested}"
     covered = {t for row in table.values() for t in row["tests"]}
-    assert manifest <= covered, f"tests {sorted(manifest - covered)} check no clause of docs/contract.md"
+    # 7.1 measures uploaded weights (data the provided trainer writes), not a clause of the API.
+    api_tests = {t["number"] for t in tests if "trained models" not in t["tags"]}
+    assert api_tests <= covered, f"tests {sorted(api_tests - covered)} check no clause of docs/contract.md"
 
 
 def test_every_row_fails_on_a_corpus_member_its_tests_catch():

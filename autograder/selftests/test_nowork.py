@@ -31,7 +31,8 @@ def test_upload_scores_only_what_its_honest_parts_earn(entry, tmp_path):
     results, _ = run_grader(nowork.write(entry, tmp_path / "upload"), tmp_path / "results.json")
     numbers = {test["number"] for test in results["tests"]}
     assert entry.expect <= numbers, f"{entry.name} expects tests {by_number(entry.expect - numbers)} the grader lacks"
-    passed = {test["number"] for test in results["tests"] if test["status"] == "passed"}
+    # Tests worth points (7.1, the trained models' report, is worth 0 and passes without a model).
+    passed = {test["number"] for test in results["tests"] if test["status"] == "passed" and test["max_score"]}
     extra, missing = by_number(passed - entry.expect), by_number(entry.expect - passed)
     known = f"\nKnown finding: {entry.finding}" if entry.finding else ""
     assert not extra, (f"{entry.name} ({entry.description}) passes tests {extra} without the work; it scores "
