@@ -92,7 +92,7 @@ def test_made_run_writes_everything_and_resumes_exactly(tmp_path, mpl_cache):
     common = [*SMALL_RUN, "--seed", "3"]
     proc = run_cli(*TINY["made"], *common, "--epochs", "1", "--out", pieces, cwd=tmp_path, mpl_cache=mpl_cache)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"wrote checkpoint.pt, metrics.json, curves.png, samples.png in {pieces}" in proc.stdout
+    assert f"wrote checkpoint.pt, metrics.json, curves.png, made.safetensors, samples.png in {pieces}" in proc.stdout
     assert "samples.png: 2 samples of made after epoch 1, test " in proc.stdout  # the grid's label
     assert "\r" not in proc.stdout and "%|" not in proc.stdout, "no progress bars when stdout is not a terminal"
     assert "sampling 2 images: 784 network passes" in proc.stdout
@@ -157,8 +157,8 @@ def test_epochs_0_evaluates_and_samples_only(tmp_path, mpl_cache):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "starting afresh" in proc.stdout
     assert "--epochs 0: no training; evaluating and sampling the untrained model" in proc.stdout
-    assert f"wrote samples.png in {out}" in proc.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["samples.png"], "it claims only what it wrote"
+    assert f"wrote made.safetensors, samples.png in {out}" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["made.safetensors", "samples.png"], "it claims only what it wrote"
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path, mpl_cache):
@@ -385,7 +385,7 @@ def test_quiet_prints_only_the_summary(tmp_path, mpl_cache):
     assert "%|" not in output and "\r" not in output.replace("\r\n", "\n"), output
     lines = output.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("samples.png: 2 samples of made untrained"), lines
-    assert lines[1].strip() == f"wrote samples.png in {tmp_path / 'r'}"
+    assert lines[1].strip() == f"wrote made.safetensors, samples.png in {tmp_path / 'r'}"
 
 
 def test_help_explains_every_option_with_its_default(tmp_path, mpl_cache):
@@ -506,3 +506,24 @@ def test_the_curve_is_drawn_on_whole_epochs(epochs, monkeypatch, mpl_cache):
     low, high = ax.get_xlim()
     ticks = [t for t in ax.get_xticks() if low <= t <= high]
     assert ticks and all(float(t).is_integer() for t in ticks), f"x ticks {ticks} for {epochs} epoch(s)"
+
+
+def test_the_exported_weights_are_the_checkpoints(tmp_path, mpl_cache):
+    """made.safetensors holds the checkpoint's parameters (float32, no masks) and the model's
+    hyperparameters; the grader's reader accepts it (but for the dataset: these are shapes)."""
+    from safetensors import safe_open
+
+    from autograder import trained
+
+    out = tmp_path / "r"
+    proc = run_cli(*TINY["made"], *SMALL_RUN, "--epochs", "1", "--out", out, cwd=tmp_path, mpl_cache=mpl_cache)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    state = next(v for v in checkpoint.values() if isinstance(v, dict) and "net.0.weight" in v)
+    with safe_open(str(out / "made.safetensors"), "pt") as f:
+        meta, exported = f.metadata(), {name: f.get_tensor(name) for name in f.keys()}
+    assert set(exported) == {name for name in state if not name.endswith("mask")}
+    assert all(torch.equal(exported[name], state[name].float()) for name in exported)
+    assert meta["model"] == "made" and json.loads(meta["hidden_sizes"]) == [16] and meta["dataset"] == "shapes"
+    model = trained.read((out / "made.safetensors").read_bytes(), "made")
+    assert model.dataset == "shapes" and model.config["hidden_sizes"] == [16]
