@@ -58,7 +58,7 @@ def main(argv=None):
             return 1 if stale else 0
         stale = generated.differences()
         written = generated.write()
-        print(f"{label} already in sync with the solution: nothing changed" if not stale
+        print(f"{label}: already in sync with the solution, nothing changed" if not stale
               else f"wrote {', '.join(written)}; changed: {', '.join(stale)}")
         return 0
     if args.command == "manifest":

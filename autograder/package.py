@@ -162,8 +162,9 @@ def build(what, out=None, listing=None):
     check_sources(files)
     edited = _git("diff", "--name-only", "-z", "HEAD", "--", *(src for src, _ in files if src != SECRET))
     if edited:  # a zip is what git has: a weight edited in tests/ must not ship unseen
-        raise BuildError(f"{edited[0]} has changes that are not committed: commit them (or `git checkout` the file) "
-                         f"before building the {what} zip" + (f" ({len(edited) - 1} more)" if len(edited) > 1 else ""))
+        names = ", ".join(edited[:5]) + (f" and {len(edited) - 5} more" if len(edited) > 5 else "")
+        raise BuildError(f"{names} {'has' if len(edited) == 1 else 'have'} changes that are not committed: commit them "
+                         f"(or `git checkout` the file) before building the {what} zip")
     out = Path(out) if out else ROOT / "dist" / f"{what}.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -194,6 +194,9 @@ def regrade(export, out, jobs=2, compare=None, names=False):
     """Regrade ``export`` into ``out``; return the process exit status (1 if any row failed)."""
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if not Path(export).exists():
+        raise UsageError(f"{export} does not exist")
+    preflight()  # before --out is made or any student's data unpacked
     out = Path(out)
     old = reports.read_scores(compare) if compare else None   # before this run overwrites a file it names
     created = not out.exists()
@@ -213,8 +216,6 @@ def regrade(export, out, jobs=2, compare=None, names=False):
               "zip, or that zip unzipped: submission_metadata.yml and one submission_<id>/ folder per upload)")
         return 1
     version = grader_version()
-    if any(not job.already_graded(version) for job in (Job(s, out) for s in loaded.submissions)):
-        preflight()
     all_jobs = [Job(s, out) for s in loaded.submissions]
     todo = [job for job in all_jobs if not job.already_graded(version)]
     print(f"{len(all_jobs)} submissions; {len(all_jobs) - len(todo)} already graded by this autograder "

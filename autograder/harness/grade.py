@@ -175,8 +175,10 @@ def stale_manifest(manifest):
         return None
     total, want = sum(e["max_score"] for e in manifest), sum(e["max_score"] for e in declared)
     changed = sorted({n for n, _ in set(points(manifest)) ^ set(points(declared))}, key=results._number_key)
+    which = (f"test {changed[0]} differs" if len(changed) == 1 else
+             f"tests {', '.join(changed[:8])}{' ...' if len(changed) > 8 else ''} differ")
     return (f"stale manifest: the tests add up to {total:g} points, tests_manifest.json to {want:g} "
-            f"(tests {', '.join(changed[:8])}{' ...' if len(changed) > 8 else ''} differ): run `make manifest`")
+            f"({which}): run `make manifest`")
 
 
 def _death_of(pid, seconds=5.0):

@@ -329,3 +329,4 @@ def test_nothing_is_graded_when_no_grading_could_succeed(says, expect, small_exp
     with pytest.raises(UsageError, match=expect.replace(".", r"\.")):
         regrade_mod.regrade(small_export[0], tmp_path / "out")
     assert not started, "uploads were graded although the grader could not run"
+    assert not (tmp_path / "out").exists(), "the export was unpacked although nothing could be graded"

@@ -81,3 +81,29 @@ def zip_export(top, zip_path, with_top=True):
             if path.is_file():
                 archive.write(path, rel)
     return zip_path
+
+
+def main(argv=None):
+    """``python -m autograder.staff.fake_export --out DIR``: a fake export to try regrade on."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m autograder.staff.fake_export", description=main.__doc__)
+    parser.add_argument("--out", required=True, help="folder to write it into (must not exist)")
+    parser.add_argument("--class-size", type=int, default=0,
+                        help="that many uploads of the solution and buggy corpus instead of the default 7 "
+                             "(skeleton, solution, 3 buggy, 2 hostile)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    if out.exists():
+        parser.error(f"{out} exists: give a new folder")
+    with tempfile.TemporaryDirectory() as scratch:
+        found = class_uploads(args.class_size) if args.class_size else uploads(scratch)
+        top, ids = write_export(out, found)
+    archive = zip_export(top, out / f"{TOP}.zip")
+    print(f"wrote {archive} ({len(ids)} uploads: {', '.join(ids)}) and its unzipped folder {top}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
