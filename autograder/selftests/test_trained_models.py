@@ -20,7 +20,7 @@ from autograder.corpus import models as bad
 from autograder.harness import results as results_mod
 from autograder.selftests.conftest import ROOT, SOLUTION, copy_graded, run_grader
 from autograder.selftests.test_adversarial import CONTAINER_MB, grade_isolated, sandbox_uid  # noqa: F401
-from autograder.solution import likelihood, made, pixelcnn
+from autograder.solution import evaluate, likelihood
 
 TINY_RUNS = {"made": ["made", "--hidden", "32"],
              "pixelcnn": ["pixelcnn", "--channels", "4", "--layers", "1", "--kernel", "3"]}
@@ -57,19 +57,13 @@ def model_files(tmp_path_factory):
 
 
 def independent_bits_per_dim(kind, path):
-    """The solution's module with the file's weights (its own masks), on the held-out digits."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), "pt") as f:
-        meta, state = f.metadata(), {name: f.get_tensor(name) for name in f.keys()}
+    """The solution's modules with the file's weights (their own masks; the students' `make
+    evaluate` loader), its ``bernoulli_nll`` and ``bits_per_dim``, on the held-out digits."""
+    model, meta = evaluate.load_model(path)
     if kind == "made":
-        model = made.MADE(int(meta["input_dim"]), json.loads(meta["hidden_sizes"]), order=json.loads(meta["order"]))
         config = {"input_dim": 784, "hidden_sizes": json.loads(meta["hidden_sizes"])}
     else:
         config = {k: int(meta[k]) for k in ("in_channels", "hidden_channels", "num_layers", "kernel_size")}
-        model = pixelcnn.PixelCNN(*config.values())
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    assert not unexpected and all(name.endswith("mask") for name in missing), (missing, unexpected)
     count = trained.digits_for(kind, config)
     x = trained.heldout_digits(count)
     with torch.no_grad():
