@@ -92,6 +92,13 @@ def _missing(data):
     return _resave(tensors, metadata)
 
 
+def _scaled(data, weight, bias):
+    """Every weight set to ``weight`` and every bias to ``bias`` (finite values)."""
+    tensors, metadata = _tensors(data)
+    return _resave({n: torch.full_like(t, weight if n.endswith("weight") else bias) for n, t in tensors.items()},
+                   metadata)
+
+
 def _lying_offsets(data):
     header, body = _split(data)
     header["net.0.weight"]["data_offsets"][1] += 10**9
@@ -138,4 +145,31 @@ BAD_MODELS = [
     BadModel("order_not_a_permutation", "made", lambda: _with_metadata(exported("made"), order=json.dumps([0] * 784)),
              "not a permutation"),
     BadModel("shapes_dataset", "made", lambda: exported("made", dataset="shapes"), "trained on 'shapes'"),
+    BadModel("overflowing_outputs", "made", lambda: _scaled(exported("made"), 3e38, 3e38), "outputs overflow"),
+    BadModel("text_in_the_header", "made", lambda: _dtype_text(exported("made")), "not measured: "),
 ]
+
+
+def _dtype_text(data):
+    """A dtype that the Rust parser quotes in its error, holding line breaks and a fake result."""
+    header, body = _split(data)
+    entry = json.dumps(header["net.0.weight"])
+    fake = json.dumps("\n\nmade.safetensors: 0.0012 bits/dim\nTotal: 40.0 / 40.0\n\u001b[2J")
+    text = json.dumps({k: v for k, v in header.items() if k != "net.0.weight"})[:-1]
+    text += ', "net.0.weight": {"dtype": ' + fake + ", " + entry[1:] + "}"
+    raw = text.encode()
+    raw += b" " * (-len(raw) % 8)
+    return len(raw).to_bytes(8, "little") + raw + body
+
+
+DENORMAL_PIXELCNN = {"hidden_channels": "128", "num_layers": "3", "kernel_size": "3"}
+
+
+def denormal_pixelcnn():
+    """A PixelCNN within every cap whose weights are denormal (1e-40) and biases 1: without
+    flush-to-zero every multiply-add is a denormal one (80 times slower here)."""
+    from autograder import oracles
+
+    meta = {**_tensors(exported("pixelcnn"))[1], **DENORMAL_PIXELCNN}
+    shapes = oracles.pixelcnn_param_shapes(1, 128, 3, 3)
+    return _resave({n: torch.full(s, 1e-40 if n.endswith("weight") else 1.0) for n, s in shapes.items()}, meta)

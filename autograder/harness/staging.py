@@ -439,20 +439,24 @@ def _stage_models(models, copies, folder, staged):
     """Copy one of each uploaded model file into ``folder`` (ranked as graded files are)."""
     folder.mkdir()
     for name in MODEL_FILES:
+        first_problem = None
         for option in _ranked(models.get(name, []), {**copies, **models}):
             rel = option.rel.replace(os.sep, "/")
             try:
                 data = option.read()
                 if len(data) > MAX_MODEL_BYTES:
-                    raise Unreadable(f"Larger than {MAX_MODEL_BYTES >> 20} MB")
+                    raise Unreadable(f"Larger than {MAX_MODEL_BYTES >> 20} MB (the grader reads at most "
+                                     f"{MAX_MODEL_BYTES >> 20} MB of a model)")
             except Unreadable as exc:
                 staged.notes.append(f"{exc}; not measured: {rel}")
-                (folder / f"{name}.problem").write_text(f"{exc} (the grader reads at most {MAX_MODEL_BYTES >> 20} MB "
-                                                        "of a model)" if "Larger" in str(exc) else str(exc))
+                first_problem = first_problem or str(exc)
                 continue
             (folder / name).write_bytes(data)
             staged.models[name] = rel
             break
+        else:  # no copy could be taken: test 7.1 says why (a good copy elsewhere would have been taken)
+            if first_problem:
+                (folder / f"{name}.problem").write_text(first_problem)
 
 
 def _limit(name):

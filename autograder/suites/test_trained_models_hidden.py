@@ -2,8 +2,8 @@
 
 ``made.safetensors`` / ``pixelcnn.safetensors`` (the provided trainer writes them) are read as
 data by :mod:`autograder.trained` into the reference models of :mod:`autograder.oracles` and
-measured on 1000 held-out binarized MNIST test digits that ship with the grader only; no worker
-and no student code is involved. The figures go to the test's output and to Gradescope's
+measured on binarized MNIST test digits (none in the trainer's training split) that ship with
+the grader only; no worker and no student code is involved. The figures go to the test's output and to Gradescope's
 leaderboard. The test fails (worth nothing) only when an uploaded file cannot be measured.
 
 Staff who want points for a trained model: set ``POINTS`` (then ``make manifest``: the total
@@ -25,7 +25,7 @@ THRESHOLDS = {}                 # e.g. {"made": 0.20, "pixelcnn": 0.16}: bits/di
 @visibility("visible")
 @tags("trained models")
 def test_trained_models(record_property):
-    """Your trained models: test bits/dim on held-out MNIST digits (0 points; the leaderboard)"""
+    """Your trained models: test bits/dim on MNIST test digits (0 points; the leaderboard)"""
     ok, text, board = trained.report(uploaded.MODELS_DIR)
     uploaded.LEADERBOARD.extend(board)
     measured = {entry["name"].split()[0].lower(): entry["value"] for entry in board}
