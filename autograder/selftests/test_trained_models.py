@@ -135,3 +135,18 @@ def test_bad_model_files_cost_the_graded_files_nothing(tmp_path, sandbox_uid):  
     assert "a pickle" in lines[0] and "Larger than 16 MB" in lines[1], lines
     assert "leaderboard" not in results
     assert memory.total_mb < CONTAINER_MB, f"the grading peaked at {memory.total_mb:.0f} MB"
+
+
+def test_a_damaged_copy_does_not_hide_a_good_one(tmp_path):
+    """Two copies of made.safetensors: the one beside the graded files is too large, an older one
+    is fine: the fine one is measured (before, the first copy's problem was reported instead)."""
+    from autograder.harness import staging
+
+    upload = copy_graded(SOLUTION, tmp_path / "upload" / "sub")
+    (upload / "made.safetensors").write_bytes(b"\0" * (staging.MAX_MODEL_BYTES + 1))
+    (tmp_path / "upload" / "old").mkdir()
+    (tmp_path / "upload" / "old" / "made.safetensors").write_bytes(bad.exported("made"))
+    staged = staging.stage(tmp_path / "upload", tmp_path / "staged")
+    assert staged.models == {"made.safetensors": "old/made.safetensors"}, staged.models
+    ok, text, board = trained.report(tmp_path / "staged" / "models")
+    assert ok and [e["name"] for e in board] == ["MADE bits/dim"], text
