@@ -33,8 +33,10 @@ def test_bug_costs_points_only_in_its_section(bug, tmp_path):
 
 
 def test_every_test_catches_some_bug(solution_results):
-    """No test that cannot fail: each graded test fails on at least one buggy submission."""
-    numbers = {t["number"] for t in solution_results[0]["tests"]}
+    """No test that cannot fail: each graded test fails on at least one buggy submission. (7.1
+    measures uploaded weights, not code: the bad files of corpus/models.py fail it, see
+    test_trained_models.py.)"""
+    numbers = {t["number"] for t in solution_results[0]["tests"] if "trained models" not in t["tags"]}
     caught = {number for tests in DOCUMENTED.values() for number in tests}
     assert numbers <= caught, f"tests {sorted(numbers - caught)} catch none of the corpus's bugs"
 
