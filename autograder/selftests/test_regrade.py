@@ -228,7 +228,7 @@ def doctor_old_run(out, old_dir):
     """An "old autograder" as its scores.csv and tests.csv would be: test X was lenient (everyone
     got its points) and test Y was worth half as much. Returns (X, Y, expected change per id)."""
     rows, tests = read_csv(out / "scores.csv"), read_csv(out / "tests.csv")
-    numbers = [t["number"] for t in tests]
+    numbers = [t["number"] for t in tests if float(t["max_score"]) > 0]  # not 7.1: half of 0 points is no change
     max_of = {t["number"]: float(t["max_score"]) for t in tests}
     x = next(n for n in numbers if any(float(r[n]) < max_of[n] for r in rows))
     y = max((n for n in numbers if n != x), key=lambda n: sum(float(r[n]) == max_of[n] for r in rows))
