@@ -141,7 +141,7 @@ def build(manifest, outcomes, execution_time, summary, not_run_message, not_run_
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
-        **({"leaderboard": _leaderboard(leaderboard)} if _leaderboard(leaderboard) else {}),
+        **({"leaderboard": board} if (board := _leaderboard(leaderboard)) else {}),
     }
 
 
