@@ -1,9 +1,9 @@
-"""Command line: ``python -m autograder {grade,regrade,skeleton,fixtures,manifest,build}``."""
+"""Command line: ``python -m autograder {grade,regrade,skeleton,fixtures,manifest,build,serve}``."""
 import argparse
 import sys
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog="python -m autograder", description="PS1 autograder")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -22,6 +22,8 @@ def main(argv=None):
     r.add_argument("--compare", metavar="OLD_SCORES.csv", default=None,
                    help="report what changed against an earlier run's scores.csv (also writes changes.csv)")
     r.add_argument("--names", action="store_true", help="print student names (by default only ids are printed)")
+    r.add_argument("--one-by-one", action="store_true",
+                   help="a grade process per submission instead of one warm grading server per job")
 
     s = sub.add_parser("skeleton", help="regenerate submission/ from autograder/solution/")
     s.add_argument("--check", action="store_true", help="only report whether submission/ is in sync")
@@ -36,12 +38,23 @@ def main(argv=None):
     b.add_argument("what", choices=["autograder", "handout"])
     b.add_argument("--out", default=None, help="output zip (default dist/<what>.zip)")
 
+    sub.add_parser("serve", help="(regrade's and the self-tests') grade many uploads with one warm service: "
+                                 "JSON requests on stdin, see autograder/harness/service.py")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "grade":
         from .harness.grade import grade_command
 
         return grade_command(args.submission, args.results, deadline=args.deadline, quiet=args.quiet,
                              plain_scratch=args.plain_scratch)
+    if args.command == "serve":
+        from .harness.service import serve_main
+
+        return serve_main(parser.parse_args)
     if args.command == "regrade":
         from .regrade import main as regrade_main
 

@@ -8,8 +8,9 @@ Runs with ``OMP_NUM_THREADS=1`` (Gradescope gives half a CPU). Each figure is th
 public tests ≤ 10 s.
 
 ``--regrade N`` measures something else instead: the throughput of ``python -m autograder
-regrade`` on a fake Gradescope export of N uploads (the solution and the buggy corpus in turn),
-``--jobs`` at a time, in submissions per minute.
+regrade`` on a fake Gradescope export of N uploads (``--mix``: by default the solution, the
+skeleton and the buggy corpus in turn), ``--jobs`` at a time, in submissions per minute, one by
+one (a grade process each) and warm (one grading server per job), on the same export.
 """
 import argparse
 import json
@@ -103,20 +104,36 @@ def torch_build(python):
     return subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
 
 
-def regrade_throughput(python, count, jobs, env):
-    """Regrade a fake export of ``count`` uploads with ``jobs`` jobs; print submissions per minute."""
+def regrade_throughput(python, count, jobs, env, mixes=("class",)):
+    """Regrade a fake export of ``count`` uploads of each mix with ``jobs`` jobs, one by one and
+    warm, on the same export; print submissions per minute and the ratio. The results of the two
+    must agree (timings aside), or the run fails."""
     from .staff import fake_export
 
-    with tempfile.TemporaryDirectory() as tmp:
-        top, _ = fake_export.write_export(Path(tmp) / "src", fake_export.class_uploads(count), unlisted=0)
-        export = fake_export.zip_export(top, Path(tmp) / "export.zip")
-        figures = measure([python, "-m", "autograder", "regrade", str(export), "--out",
-                           str(Path(tmp) / "out"), "--jobs", str(jobs)], env)
-        run = json.loads((Path(tmp) / "out" / "run.json").read_text())
-    print(f"regrade {count} submissions, --jobs {jobs}, {os.cpu_count()} CPUs: {figures['wall_s']:.1f} s wall, "
-          f"{figures['cpu_s']:.1f} s CPU, peak PSS {figures['pss_mb']:.0f} MB (tree): "
-          f"{count / figures['wall_s'] * 60:.1f} submissions/minute; {run['errors']} errors")
-    return 0 if figures["returncode"] == 0 else 1
+    print(f"regrade throughput: {count} submissions, --jobs {jobs}, {os.cpu_count()} CPUs, {torch_build(python)}")
+    print(f"{'mix':10}{'how':14}{'wall s':>9}{'CPU s':>9}{'peak PSS MB':>13}{'per minute':>12}")
+    failed = False
+    for mix in mixes:
+        with tempfile.TemporaryDirectory() as tmp:
+            uploads = fake_export.class_uploads(count, mix, scratch=Path(tmp) / "attacks")
+            top, _ = fake_export.write_export(Path(tmp) / "src", uploads, unlisted=0)
+            export = fake_export.zip_export(top, Path(tmp) / "export.zip")
+            rates, scores = {}, {}
+            for how, flags in (("one by one", ["--one-by-one"]), ("warm", [])):
+                out = Path(tmp) / how.replace(" ", "-")
+                figures = measure([python, "-m", "autograder", "regrade", str(export), "--out", str(out),
+                                   "--jobs", str(jobs), *flags], env)
+                run = json.loads((out / "run.json").read_text())
+                rates[how] = count / figures["wall_s"] * 60
+                scores[how] = (out / "scores.csv").read_text()
+                failed |= figures["returncode"] != 0 and mix != "hostile"
+                print(f"{mix:10}{how:14}{figures['wall_s']:9.1f}{figures['cpu_s']:9.1f}{figures['pss_mb']:13.0f}"
+                      f"{rates[how]:12.1f}" + (f"   {run['errors']} errors" if run["errors"] else ""))
+            same = scores["one by one"] == scores["warm"]
+            failed |= not same
+            print(f"{'':10}{'warm/one by one':14}{rates['warm'] / rates['one by one']:9.2f}x"
+                  f"   scores.csv {'identical' if same else 'DIFFER'}")
+    return 1 if failed else 0
 
 
 def default_models(folder):
@@ -149,13 +166,18 @@ def main(argv=None):
     parser.add_argument("--regrade", type=int, metavar="N", default=None,
                         help="instead: regrade throughput on a fake export of N submissions")
     parser.add_argument("--jobs", type=int, default=2, help="with --regrade: submissions graded at once")
+    parser.add_argument("--mix", default="class", help="with --regrade: class, honest, buggy, hostile, "
+                                                       "a comma-separated list of them, or all")
     args = parser.parse_args(argv)
     if os.sep in args.python:  # the previous design runs from another folder
         args.python = os.path.abspath(args.python)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     if args.regrade:
-        return regrade_throughput(args.python, args.regrade, args.jobs, env)
+        from .staff.fake_export import MIXES
+
+        mixes = MIXES if args.mix == "all" else tuple(args.mix.split(","))
+        return regrade_throughput(args.python, args.regrade, args.jobs, env, mixes)
     with tempfile.TemporaryDirectory() as tmp:
         upload = Path(tmp) / "upload"
         upload.mkdir()

@@ -1,7 +1,9 @@
 """``python -m autograder regrade EXPORT --out DIR``: regrade a whole Gradescope export.
 
-Every submission goes through its own ``python -m autograder grade`` (same staging, sandbox
-and deadline as a single upload), ``--jobs`` at a time. Writes, under DIR:
+Every submission gets what ``python -m autograder grade`` gives it (same staging, sandbox, deadline
+and results as a single upload), ``--jobs`` at a time: by default from one warm grading server
+per job (:mod:`autograder.harness.service`), with ``--one-by-one`` from a grade process of its
+own. Writes, under DIR:
 
     scores.csv                    one row per submission: id, submitters, status, total, one column per test
     tests.csv                     per test: passed, failed, timed out, most common first failure line
@@ -10,7 +12,8 @@ and deadline as a single upload), ``--jobs`` at a time. Writes, under DIR:
     run.json                      grader version, counts, time and throughput of this run
     results/<id>/results.json     each submission's Gradescope results
     results/<id>/grading.json     which grader version graded which upload (what resuming checks)
-    results/<id>/grade.log        the grade process's own output
+    results/<id>/grade.log        the grading's own output (grade's stdout and stderr)
+    servers/server-<n>.log        each grading server's log
     export/                       the extracted export, when EXPORT is a zip
 
 Re-running with the same DIR skips every submission already graded by the same grader
@@ -77,9 +80,9 @@ class Job:
         # A stale results.json or record must never outlive a grading that did not finish.
         for stale in (self.record_path, self.results_path):
             stale.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "autograder", "grade", str(self.submission.folder),
-                   "--results", str(self.results_path), "--quiet"]
-        return runner.Task(self.submission.id, command, self.folder / "grade.log")
+        args = [str(self.submission.folder), "--results", str(self.results_path), "--quiet"]
+        return runner.Task(self.submission.id, [sys.executable, "-m", "autograder", "grade", *args],
+                           self.folder / "grade.log", grade_args=args)
 
     def finish(self, done, version):
         """Record the outcome of a grade process; only a usable results.json marks it done."""
@@ -130,7 +133,7 @@ class Progress:
             self.bar.close()
 
 
-def _grade(jobs, workers, version):
+def _grade(jobs, workers, version, warm=True, logs=None):
     """Grade ``jobs`` ``workers`` at a time; return the wall time spent."""
     if not jobs:
         return 0.0
@@ -145,7 +148,7 @@ def _grade(jobs, workers, version):
         progress.advance(f"{job.submission.id}: {score}")
 
     try:
-        runner.run([job.task() for job in jobs], workers, on_done)
+        runner.run([job.task() for job in jobs], workers, on_done, warm=warm, logs=logs)
     finally:
         progress.close()
     return time.monotonic() - started
@@ -156,12 +159,13 @@ def _who(submission, names):
     return reports.printable(who)
 
 
-def _write_run(out, version, jobs, graded, seconds, workers):
+def _write_run(out, version, jobs, graded, seconds, workers, warm):
     totals = [j.results["score"] for j in jobs if j.results]
     info = {
         "grader_version": version, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "submissions": len(jobs), "graded_now": len(graded), "reused": sum(1 for j in jobs if j not in graded),
-        "errors": sum(1 for j in jobs if j.status != "graded"), "jobs": workers, "seconds": round(seconds, 2),
+        "errors": sum(1 for j in jobs if j.status != "graded"), "jobs": workers, "warm": warm,
+        "seconds": round(seconds, 2),
         "submissions_per_minute": round(len(graded) / seconds * 60, 2) if graded and seconds else None,
         "median_total": statistics.median(totals) if totals else None,
     }
@@ -190,7 +194,7 @@ def preflight():
     raise UsageError(f"the grader is not ready: {last[0]}")
 
 
-def regrade(export, out, jobs=2, compare=None, names=False):
+def regrade(export, out, jobs=2, compare=None, names=False, warm=True):
     """Regrade ``export`` into ``out``; return the process exit status (1 if any row failed)."""
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -220,7 +224,7 @@ def regrade(export, out, jobs=2, compare=None, names=False):
     todo = [job for job in all_jobs if not job.already_graded(version)]
     print(f"{len(all_jobs)} submissions; {len(all_jobs) - len(todo)} already graded by this autograder "
           f"(version {version[:12]}); grading {len(todo)} with {jobs} job(s)")
-    seconds = _grade(todo, jobs, version)
+    seconds = _grade(todo, jobs, version, warm=warm, logs=out / "servers")
     if grader_version() != version:
         print("warning: the grader files changed during this run; rows may come from two versions. Run again.")
 
@@ -230,7 +234,7 @@ def regrade(export, out, jobs=2, compare=None, names=False):
     summary = reports.test_summary([j.results for j in all_jobs if j.results])
     reports.write_tests(out / "tests.csv", summary)
     chart = reports.write_chart(out / "pass_rates.png", summary)
-    info = _write_run(out, version, all_jobs, todo, seconds, jobs)
+    info = _write_run(out, version, all_jobs, todo, seconds, jobs, warm)
 
     print(reports.format_tests(summary, sum(1 for j in all_jobs if j.results)))
     for job in all_jobs:
@@ -253,7 +257,8 @@ def regrade(export, out, jobs=2, compare=None, names=False):
 
 def main(args):
     try:
-        return regrade(args.export, args.out, jobs=args.jobs, compare=args.compare, names=args.names)
+        return regrade(args.export, args.out, jobs=args.jobs, compare=args.compare, names=args.names,
+                       warm=not args.one_by_one)
     except KeyboardInterrupt:
         print("\ninterrupted: run the same command again to continue where it stopped", file=sys.stderr)
         return 130

@@ -7,6 +7,7 @@ session, and a last-resort writer makes sure a results.json is written whatever 
 root (on Gradescope) the session and hidden tests run from a private copy that the workers'
 uid cannot read.
 """
+import functools
 import json
 import os
 import select
@@ -107,60 +108,82 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
                                 start_new_session=True)
     os.close(write_end)
     os.close(key_read)
-    manifest, outcomes, problems, buffer, board = None, {}, [], b"", []
-    info, session_pid, ended = {}, None, False
-    while True:
-        left = deadline - time.time()
-        if left <= 0:
-            problems.append("The grading deadline was reached; the tests still running were stopped.")
-            break
-        ready, _, _ = select.select([read_end], [], [], min(left, 1.0))
-        if not ready:
-            continue
-        chunk = os.read(read_end, 1 << 16)
-        if not chunk or ended:
-            ended = True
-            break
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            message = json.loads(line)
-            if message["type"] == "manifest" and manifest is None:
-                manifest = message["tests"]
-                stale = stale_manifest(manifest)
-                if stale:  # staff edited a weight without `make manifest`: no test is run
-                    problems.append(stale)
-                    ended = True
-                    break
-            elif message["type"] == "result" and manifest is not None:
-                outcomes[message["id"]] = message
-            elif message["type"] == "leaderboard":
-                board.extend(message["entries"])
-            elif message["type"] == "workers":
-                info, session_pid = message["info"], message.get("session_pid")
-                with open(log_path, "a") as log:
-                    log.write(f"workers: {json.dumps(info)}\n")
-            elif message["type"] == "died":
-                problems.append(f"grader died: the {message['process']} died ({message['cause']}); the tests after "
-                                "that were not run.")
-            elif message["type"] == "collect_error":
-                problems.append(f"internal error: could not collect {message['where']}: {message['text'][:500]}")
-    os.close(read_end)
-    death = None
-    if ended and session_pid:
-        death = _death_of(session_pid)
-        if death:
-            problems.append(f"grader died: the grading session died ({death}); the tests after that were not run.")
+    reports = Reports.read(read_end, deadline, log_path)
+    death = _death_of(reports.session_pid) if reports.ended and reports.session_pid else None
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
-    if death:
-        info = {**(info or {}), "session_death": death}
-    if board:
-        info = {**(info or {}), "leaderboard": board}
-    return manifest, outcomes, problems, info
+    return reports.outcome(death)
+
+
+class Reports:
+    """What a grading session sent over its report pipe (one JSON line per message), read until
+    the session closes it or the deadline: the manifest, one result per test, the grader's own
+    problems, what confined the workers, the leaderboard. The same for a session started by
+    :func:`run_session` and one forked by the warm service (:mod:`.service`)."""
+
+    def __init__(self):
+        self.manifest, self.outcomes, self.problems, self.board = None, {}, [], []
+        self.info, self.session_pid, self.ended = {}, None, False
+
+    @classmethod
+    def read(cls, read_end, deadline, log_path):
+        self, buffer = cls(), b""
+        try:
+            while True:
+                left = deadline - time.time()
+                if left <= 0:
+                    self.problems.append("The grading deadline was reached; the tests still running were stopped.")
+                    return self
+                ready, _, _ = select.select([read_end], [], [], min(left, 1.0))
+                if not ready:
+                    continue
+                chunk = os.read(read_end, 1 << 16)
+                if not chunk or self.ended:
+                    self.ended = True
+                    return self
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    self._take(json.loads(line), log_path)
+        finally:
+            os.close(read_end)
+
+    def _take(self, message, log_path):
+        if message["type"] == "manifest" and self.manifest is None:
+            self.manifest = message["tests"]
+            stale = stale_manifest(self.manifest)
+            if stale:  # staff edited a weight without `make manifest`: no test is run
+                self.problems.append(stale)
+                self.ended = True
+        elif self.ended:
+            return
+        elif message["type"] == "result" and self.manifest is not None:
+            self.outcomes[message["id"]] = message
+        elif message["type"] == "leaderboard":
+            self.board.extend(message["entries"])
+        elif message["type"] == "workers":
+            self.info, self.session_pid = message["info"], message.get("session_pid")
+            with open(log_path, "a") as log:
+                log.write(f"workers: {json.dumps(self.info)}\n")
+        elif message["type"] == "died":
+            self.problems.append(f"grader died: the {message['process']} died ({message['cause']}); the tests after "
+                                 "that were not run.")
+        elif message["type"] == "collect_error":
+            self.problems.append(f"internal error: could not collect {message['where']}: {message['text'][:500]}")
+
+    def outcome(self, death):
+        """``(manifest, outcomes, problems, info)``, given how the session ended (``death``: one
+        line, or ``None`` when it exited normally or its end was not waited for)."""
+        info, problems = self.info, list(self.problems)
+        if death:
+            problems.append(f"grader died: the grading session died ({death}); the tests after that were not run.")
+            info = {**(info or {}), "session_death": death}
+        if self.board:
+            info = {**(info or {}), "leaderboard": self.board}
+        return self.manifest, self.outcomes, problems, info
 
 
 def stale_manifest(manifest):
@@ -197,6 +220,12 @@ def _death_of(pid, seconds=5.0):
         if time.time() > stop:
             return None
         time.sleep(0.01)
+    return death_of_status(status)
+
+
+def death_of_status(status):
+    """``None`` for a session that exited 0 or 1 (pytest's codes for "all passed" and "some
+    failed"), else how it ended, as one line."""
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, 1):
         return None
     return "it " + exits.ending(status)
@@ -238,8 +267,11 @@ def _results_of(manifest, outcomes, problems, info, staged, started, errors):
                          leaderboard=(info or {}).get("leaderboard"))
 
 
-def grade(upload, results_path, deadline_s=None, quiet=False, errors=None, plain_scratch=False):
+def grade(upload, results_path, deadline_s=None, quiet=False, errors=None, plain_scratch=False, service=None):
     """Grade ``upload`` (folder or .zip), write ``results_path``; return the results dict.
+
+    With ``service`` (a started :class:`.service.Service`) the session and zygote are forked from
+    its warm templates instead of a fresh interpreter; every other step is this function's.
 
     A results.json is written whatever happens. An internal error anywhere (staging, the
     session, building the results, clean-up) goes to stderr with its traceback, for staff, and
@@ -265,12 +297,16 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None, plain
         os.chmod(work, 0o711)  # the sandbox user may pass through, not list
         staged = staging.stage(upload, work / "staged")
         key = secret.grading_key(secret.load(), secret.upload_digest(staged.root / "submission"))
-        grader_root = _private_copy(work / "grader") if user is not None else ROOT
-        manifest, outcomes, problems, info = run_session(staged.root, work, grader_root, deadline,
-                                                         work / "session.log", key, user=user,
-                                                         audit=os.environ.get("PS1_AUDIT"), plain_scratch=plain_scratch)
+        if service is None:
+            grader_root = _private_copy(work / "grader") if user is not None else ROOT
+            launch = functools.partial(run_session, grader_root=grader_root)
+        else:
+            launch = service.run_session
+        manifest, outcomes, problems, info = launch(staged.root, work, deadline=deadline, log_path=work / "session.log",
+                                                    key=key, user=user, audit=os.environ.get("PS1_AUDIT"),
+                                                    plain_scratch=plain_scratch)
         print(protections_text(info, user), flush=True)  # stdout: Gradescope shows it to instructors only
-        sandbox.kill_strays()
+        sandbox.kill_strays(keep=service.pids() if service else ())
         if manifest is None:
             log = (work / "session.log").read_text(errors="replace")[-2000:]
             raise RuntimeError("the grading session sent no manifest; its log ends with:\n" + log)
@@ -289,7 +325,7 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None, plain
         if not isinstance(exc, Exception):
             interrupted = exc  # KeyboardInterrupt, SystemExit: re-raised once results.json is written
     try:
-        sandbox.kill_strays()
+        sandbox.kill_strays(keep=service.pids() if service else ())
     except BaseException as exc:
         internal(f"could not kill leftover processes: {type(exc).__name__}: {exc}")
     # results.json first: removing what a worker left (a million files, say) may take long, and
@@ -329,12 +365,12 @@ def grade(upload, results_path, deadline_s=None, quiet=False, errors=None, plain
     return data
 
 
-def grade_command(submission, results_path, deadline=None, quiet=False, plain_scratch=False):
+def grade_command(submission, results_path, deadline=None, quiet=False, plain_scratch=False, service=None):
     """``python -m autograder grade``: 0 when grading ran cleanly; 1 after an internal error
     (results.json was written all the same, see :func:`grade`)."""
     errors = []
     try:
-        grade(submission, results_path, deadline, quiet, errors=errors, plain_scratch=plain_scratch)
+        grade(submission, results_path, deadline, quiet, errors=errors, plain_scratch=plain_scratch, service=service)
     except Exception as exc:  # grade() contains its own errors; this is the very last resort
         errors.append(f"{type(exc).__name__}: {exc}")
         try:

@@ -112,7 +112,15 @@ def become_subreaper():
         pass
 
 
-def _reap():
+def _reap(keep=()):
+    if keep:  # waitpid(-1) could reap a kept process and hide its end from its owner
+        for pid in procs.children_of(os.getpid()):
+            if pid not in keep:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+        return
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -122,13 +130,14 @@ def _reap():
             return
 
 
-def kill_strays():
+def kill_strays(keep=()):
     """Kill every process left over from a test: this process is a subreaper, so whatever a
     test left running (threads of forks, double-forked daemons) has become our child. Only
-    call it when no legitimate child is running. Returns how many were killed."""
+    call it when no legitimate child is running but those in ``keep`` (the warm service's
+    templates). Returns how many were killed."""
     me, killed = os.getpid(), 0
     for _ in range(50):
-        kids = procs.children_of(me)
+        kids = [pid for pid in procs.children_of(me) if pid not in keep]
         if not kids:
             break
         for pid in kids:
@@ -138,6 +147,6 @@ def kill_strays():
             except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(0.01)
-        _reap()
-    _reap()
+        _reap(keep)
+    _reap(keep)
     return killed

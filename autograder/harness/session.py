@@ -13,6 +13,7 @@ plain data (:mod:`tests.probes.wire`); the worker is killed when the test ends.
 import argparse
 import ctypes
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -382,6 +383,7 @@ class Session:
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+PR_SET_PDEATHSIG = 1
 
 
 def map_large_blocks(threshold=1 << 20):
@@ -426,16 +428,181 @@ def audit_student_imports(staged):
     return seen
 
 
+def pytest_args(basetemp, paths):
+    """The session's pytest command line. ``-s``: the session's own output goes straight to its
+    log, which in the warm service is a different file for each upload forked from one template
+    (pytest's capture would restore the template's descriptors between tests)."""
+    return ["-q", "-s", "-p", "no:cacheprovider", "-p", "no:timeout", "-p", "no:randomly", "--rootdir", os.getcwd(),
+            "-o", "addopts=", "-o", "python_files=test_*.py", "--basetemp", basetemp, *paths]
+
+
+@dataclasses.dataclass
+class Upload:
+    """What the session holds for one upload: its tests' plugin, and what its audit hook saw."""
+    plugin: Session
+    seen: list
+    audit: str = None
+
+    @classmethod
+    def start(cls, report_fd, key, staged, control_fd, zygote_pid, scratch, user, deadline,
+              timeout=DEFAULT_TIMEOUT_S, plain_scratch=False, audit=None):
+        """Set up this process (the session under ``grade``, a fresh fork of the template in the
+        warm service) for one upload; the same steps in both."""
+        from autograder.examples import Fresh
+
+        examples.source = Fresh(key)  # every test draws its examples from this grading's key
+        seen = audit_student_imports(staged)
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        user = tuple(int(v) for v in user.split(":")) if user else None
+        if plain_scratch:
+            scratchfs.refuse("plain folders were asked for")
+        uploaded.MODELS_DIR = os.path.join(staged, "models")  # read as data by autograder.trained
+        zygote = Zygote(control_fd, zygote_pid, user)
+        return cls(Session(report_fd, zygote, scratch, deadline, timeout), seen, audit)
+
+    def end(self):
+        zygote = self.plugin.zygote
+        zygote.close()
+        REMOVER.close()  # the helper finishes on its own; the grader removes what it has not
+        if self.audit:
+            with open(self.audit, "w") as out:
+                json.dump({"seen": self.seen, "modules": sorted(m for m in sys.modules if m.startswith("submission")),
+                           "workers": zygote.info or {}}, out)
+
+
+def warm_up():
+    """Import what the tests' oracles import on first use (trusted code: torch's own), once in the
+    template rather than in every upload's session: the first optimizer imports torch._dynamo,
+    1.5 s of CPU that every grading paid in test 6.1."""
+    import torch
+
+    weight = torch.zeros(1, requires_grad=True)
+    for optimizer in (torch.optim.SGD([weight], lr=0.1), torch.optim.Adam([weight])):
+        weight.grad = torch.zeros(1)
+        optimizer.step()
+
+
+class Template:
+    """pytest plugin of the warm service's session template (:mod:`.service`): it collects every
+    suite once, then, for each upload the grading process asks for, gets a fresh zygote from the
+    zygote template and forks a fresh session, which runs that upload's tests exactly as the
+    session of ``grade`` does (:class:`Upload`, :meth:`Session.pytest_runtestloop`) and exits.
+    This process never runs a test: each upload starts from the same collected, untouched state.
+
+    Over the service socket (one JSON line each; descriptors with ``grade``): ``ready`` →; ``grade``
+    (the upload's report pipe and log) → ``started`` {session_pid, zygote_pid}, ``exited``
+    {status} when the session has exited, ``ended`` once its zygote is released; ``exit``.
+    """
+
+    def __init__(self, service_fd, control_fd, zygote_pid, timeout):
+        self.service = socket.socket(fileno=service_fd)
+        self.zygotes = Zygote(control_fd, zygote_pid, None)
+        self.timeout = timeout
+        self.entries, self.collect_errors = [], []
+
+    def send(self, message):
+        self.service.sendall((json.dumps(message) + "\n").encode())
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collect_errors.append({"type": "collect_error", "where": report.nodeid,
+                                        "text": str(report.longrepr)[:OUTPUT_CAP]})
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session):
+        self.entries = [manifest_entry(item) for item in session.items]
+
+    def pytest_runtestloop(self, session):
+        warm_up()
+        info = self.zygotes.ready()
+        gc.freeze()  # each upload's fork would otherwise copy these pages on its first collection
+        self.send({"type": "ready", "tests": len(self.entries), "pid": os.getpid(), "zygote_template": info.get("pid")})
+        buffer = b""
+        while True:
+            message, fds, _, _ = socket.recv_fds(self.service, 65536, 4)
+            if not message:
+                return True
+            buffer += message
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                request = json.loads(line)
+                if request["cmd"] == "exit":
+                    return True
+                self.grade(session, request, fds)
+                fds = []
+
+    def grade(self, session, request, fds):
+        report_fd, log_fd = fds
+        ours, theirs = socket.socketpair()
+        try:
+            zygote_pid = self.zygotes.command("zygote", fds=[theirs.fileno(), log_fd], staged=request["staged"],
+                                              user=request["user"], timeout=STARTUP_TIMEOUT_S)["pid"]
+        finally:
+            theirs.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                self.service.close()
+                self.zygotes.sock.close()
+                code = self._run_upload(session, request, report_fd, log_fd, ours.detach(), zygote_pid)
+            except BaseException:  # noqa: B902 — nothing may escape a forked child
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        for fd in (report_fd, log_fd):
+            os.close(fd)
+        ours.close()
+        self.send({"type": "started", "session_pid": pid, "zygote_pid": zygote_pid})
+        _, status = os.waitpid(pid, 0)
+        self.send({"type": "exited", "status": status})
+        try:
+            os.killpg(pid, signal.SIGKILL)  # what the session started (its clean-up helper)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.zygotes.command("release", pid=zygote_pid, user=request["user"], timeout=120.0)
+        self.send({"type": "ended"})
+
+    def _run_upload(self, session, request, report_fd, log_fd, control_fd, zygote_pid):
+        global LOG_FD
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # a stopped service takes it along
+        os.setsid()  # the grading process kills this group at the deadline, as it does under grade
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        LOG_FD = os.dup(2)
+        upload = Upload.start(report_fd, bytes.fromhex(request["key"]), request["staged"], control_fd, zygote_pid,
+                              request["scratch"], request["user"], request["deadline"], self.timeout,
+                              request.get("plain_scratch", False), request.get("audit"))
+        try:
+            for message in self.collect_errors:  # as the session of grade reports its collection
+                upload.plugin.send(message)
+            upload.plugin.entries = self.entries
+            upload.plugin.send({"type": "manifest", "tests": self.entries})
+            upload.plugin.pytest_runtestloop(session)
+        finally:
+            upload.end()
+        return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
-    parser.add_argument("--report-fd", type=int, required=True)
-    parser.add_argument("--key-fd", type=int, required=True, help="pipe holding the grading key (hex)")
-    parser.add_argument("--staged", required=True, help="folder holding the staged submission/ package")
-    parser.add_argument("--control-fd", type=int, required=True, help="socket to the zygote")
+    parser.add_argument("--template", action="store_true", help="the warm service's session template")
+    parser.add_argument("--service-fd", type=int, help="with --template: socket to the grading process")
+    parser.add_argument("--report-fd", type=int)
+    parser.add_argument("--key-fd", type=int, help="pipe holding the grading key (hex)")
+    parser.add_argument("--staged", help="folder holding the staged submission/ package")
+    parser.add_argument("--control-fd", type=int, required=True, help="socket to the zygote (or its template)")
     parser.add_argument("--zygote-pid", type=int, required=True)
-    parser.add_argument("--scratch", required=True, help="where each worker gets its own folder")
+    parser.add_argument("--scratch", help="where each worker gets its own folder")
     parser.add_argument("--user", default="", help="uid:gid of the sandbox user (as root)")
-    parser.add_argument("--deadline", type=float, required=True, help="absolute time.time() to stop by")
+    parser.add_argument("--deadline", type=float, help="absolute time.time() to stop by")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
     parser.add_argument("--audit", default=None, help="write what the audit hook saw here (self-tests)")
     parser.add_argument("--plain-scratch", action="store_true", help="never mount a tmpfs (the fallback)")
@@ -444,32 +611,24 @@ def main(argv=None):
 
     global LOG_FD
     map_large_blocks()
-    LOG_FD = os.dup(2)  # pytest captures fd 2 while tests run; the log is kept here
+    if args.template:
+        template = Template(args.service_fd, args.control_fd, args.zygote_pid, args.timeout)
+        basetemp = tempfile.mkdtemp(prefix="ps1-template-")
+        try:
+            pytest.main(pytest_args(basetemp, args.paths), plugins=[template])
+        finally:
+            cleanup.remove_tree(basetemp)
+        return 0
+    LOG_FD = os.dup(2)  # the log, kept apart from what pytest does with fd 2
     with os.fdopen(args.key_fd, "rb") as key_pipe:
         key = bytes.fromhex(key_pipe.read().decode())
-    from autograder.examples import Fresh
-
-    examples.source = Fresh(key)  # every test draws its examples from this grading's key
-    seen = audit_student_imports(args.staged)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    user = tuple(int(v) for v in args.user.split(":")) if args.user else None
-    if args.plain_scratch:
-        scratchfs.refuse("plain folders were asked for")
-    uploaded.MODELS_DIR = os.path.join(args.staged, "models")  # read as data by autograder.trained
-    # The zygote warms up while this process collects the tests.
-    zygote = Zygote(args.control_fd, args.zygote_pid, user)
-    plugin = Session(args.report_fd, zygote, args.scratch, args.deadline, args.timeout)
+    upload = Upload.start(args.report_fd, key, args.staged, args.control_fd, args.zygote_pid, args.scratch, args.user,
+                          args.deadline, args.timeout, args.plain_scratch, args.audit)
     try:
-        code = pytest.main(["-q", "-p", "no:cacheprovider", "-p", "no:timeout", "-p", "no:randomly",
-                            "--rootdir", os.getcwd(), "-o", "addopts=", "-o", "python_files=test_*.py",
-                            "--basetemp", os.path.join(args.scratch, "pytest"), *args.paths], plugins=[plugin])
+        # The zygote warms up while this process collects the tests.
+        code = pytest.main(pytest_args(os.path.join(args.scratch, "pytest"), args.paths), plugins=[upload.plugin])
     finally:
-        zygote.close()
-        REMOVER.close()  # the helper finishes on its own; the grader removes what it has not
-        if args.audit:
-            with open(args.audit, "w") as out:
-                json.dump({"seen": seen, "modules": sorted(m for m in sys.modules if m.startswith("submission")),
-                           "workers": zygote.info or {}}, out)
+        upload.end()
     return 0 if code in (0, 1) else int(code)
 
 

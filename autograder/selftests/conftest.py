@@ -1,8 +1,10 @@
 """Self-tests of the PS1 package: solution, skeleton, suites, harness, corpora, packaging."""
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from autograder.harness import service  # noqa: E402
 from autograder.harness.staging import GRADED  # noqa: E402
 
 SOLUTION = ROOT / "autograder" / "solution"
@@ -19,12 +22,44 @@ SECTIONS = {"1": 6.0, "2": 4.0, "3": 10.0, "4": 10.0, "5": 6.0, "6": 4.0, "7": 0
 IS_ROOT = os.geteuid() == 0
 
 
-def run_grader(upload, results, *extra, timeout=600):
-    """Grade ``upload`` with the real command line; return (results dict, stdout)."""
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(upload), "--results", str(results),
-                           *extra], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"grader exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return json.loads(Path(results).read_text()), proc.stdout
+_SERVER = None
+
+
+def grading_server():
+    """This test process's grading server (:class:`autograder.harness.service.Client`): every
+    upload it grades gets what ``grade`` gives it (test_service checks), without paying the
+    start-up (torch, pytest, the suites' collection) again."""
+    global _SERVER
+    if _SERVER is None:
+        folder = Path(tempfile.mkdtemp(prefix="ps1-selftest-server-"))
+        _SERVER = service.Client(ROOT, log=folder / "server.log")
+        _SERVER.folder = folder
+    return _SERVER
+
+
+def run_grader(upload, results, *extra, timeout=600, fresh=False):
+    """Grade ``upload``; return (results dict, stdout). By the warm grading server; with
+    ``fresh``, by its own ``python -m autograder grade`` process (what Gradescope runs)."""
+    argv = [str(upload), "--results", str(results), *map(str, extra)]
+    if fresh:
+        proc = subprocess.run([sys.executable, "-m", "autograder", "grade", *argv], cwd=ROOT, capture_output=True,
+                              text=True, timeout=timeout)
+        code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    else:
+        server = grading_server()
+        out, err = server.folder / "stdout", server.folder / "stderr"
+        code = server.grade(argv, out, err, timeout=timeout)
+        stdout, stderr = out.read_text(errors="replace"), err.read_text(errors="replace")
+    assert code == 0, f"grader exited {code}:\n{stdout[-3000:]}\n{stderr[-3000:]}"
+    return json.loads(Path(results).read_text()), stdout
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_grading_server():
+    yield
+    if _SERVER is not None:
+        _SERVER.close()
+        shutil.rmtree(_SERVER.folder, ignore_errors=True)
 
 
 def section_scores(results):
@@ -66,6 +101,7 @@ _config = None
 def pytest_configure(config):
     global _config
     _config = config
+    config.addinivalue_line("markers", "racy: an upload whose text is a race by design (its verdicts are compared)")
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,9 @@ def sandbox_uid(monkeypatch):
 
 
 @pytest.mark.parametrize("attack", adversarial.ATTACKS + trust.ATTACKS, ids=lambda a: a.name)
-def test_attack_is_contained(attack, tmp_path, sandbox_uid):
+def test_attack_is_contained(attack, tmp_path, sandbox_uid, solution_results, solution_upload, monkeypatch):
+    """Graded by the warm service; then the solution, by the same service right after, scores as
+    it does alone (test_service: the service gives what grade gives)."""
     if attack.root_only and not IS_ROOT:
         pytest.skip("needs root: only then does student code run as a separate, unprivileged user")
     upload = adversarial.write(attack, tmp_path / "upload")
@@ -89,6 +91,12 @@ def test_attack_is_contained(attack, tmp_path, sandbox_uid):
     # A forger that outlived grading would rewrite the file now; nothing may survive.
     time.sleep(2.0)
     assert "forged" not in out.read_text(), "results.json was rewritten after grading finished"
+    monkeypatch.delenv("PS1_SANDBOX_UID")  # the next upload gets a fresh uid, as any grading does
+    after, _ = run_grader(solution_upload, tmp_path / "after.json")
+    alone = {t["number"]: (t["status"], t["output"]) for t in solution_results[0]["tests"]}
+    then = {t["number"]: (t["status"], t["output"]) for t in after["tests"]}
+    assert then == alone, (f"the solution graded right after {attack.name} scored {after['score']}, not "
+                           f"{solution_results[0]['score']}: {sorted(n for n in alone if alone[n] != then.get(n))}")
 
 
 def test_ignored_files_are_listed(tmp_path):

@@ -35,10 +35,26 @@ def uploads(scratch):
     return found
 
 
-def class_uploads(count):
-    """``count`` uploads as a class hands them in: the solution and the buggy corpus, in turn."""
-    pool = [("solution", _from_folder(ROOT / "autograder" / "solution"))]
-    pool += [(bug.name, buggy.render(bug)) for bug in buggy.BUGS]
+MIXES = ("class", "honest", "buggy", "hostile")
+
+
+def class_uploads(count, mix="class", scratch=None):
+    """``count`` uploads, taken in turn from a pool: ``class`` (as a class hands them in: the
+    solution, the skeleton and the buggy corpus, in turn), ``honest`` (the solution only),
+    ``buggy`` (the buggy corpus) or ``hostile`` (the adversarial corpus; needs ``scratch``)."""
+    solution = ("solution", _from_folder(ROOT / "autograder" / "solution"))
+    bugs = [(bug.name, buggy.render(bug)) for bug in buggy.BUGS]
+    if mix == "class":
+        skeleton = ("skeleton", _from_folder(ROOT / "submission"))
+        pool = [entry for i, bug in enumerate(bugs) for entry in (solution, skeleton, bug)]
+    elif mix == "honest":
+        pool = [solution]
+    elif mix == "buggy":
+        pool = bugs
+    elif mix == "hostile":
+        pool = [(a.name, _attack_files(a.name, scratch)) for a in adversarial.ATTACKS[:count]]
+    else:
+        raise ValueError(f"unknown mix {mix!r}: one of {', '.join(MIXES)}")
     return [(f"{pool[i % len(pool)][0]}-{i}", pool[i % len(pool)][1]) for i in range(count)]
 
 

@@ -1,20 +1,27 @@
-"""Run many ``python -m autograder grade`` processes, N at a time, each costing only its own row.
+"""Grade many uploads, N at a time, each costing only its own row.
 
-Every upload is graded by its own grade process (same staging, sandbox and deadline as a
-single ``grade``), started in its own session so a hung one can be killed with everything
-under it. Each job slot is pinned to its own CPUs: the grade process and all it forks inherit
-the pinning, so a fork bomb or busy loop in one upload competes only with itself and cannot
-push another upload's tests past their time limits. This process is a subreaper, so whatever
-a killed or crashed grade process leaves behind is re-parented here and killed.
+By default (``warm``) each job slot is one grading server (``python -m autograder serve``,
+:mod:`autograder.harness.service`) that grades its uploads one after another from warm
+templates: the same staging, sandbox, deadline and results as ``grade``, without paying the
+start-up for each. One by one (``warm=False``), every upload gets its own ``python -m
+autograder grade`` process. Either way each slot is pinned to its own CPUs: the server or grade
+process and all it forks inherit the pinning, so a fork bomb or busy loop in one upload competes
+only with itself and cannot push another upload's tests past their time limits. A grading that
+runs past the hard limit is killed with everything under it (a server, then, is started afresh
+for the next upload). This process is a subreaper, so whatever a killed or crashed process leaves
+behind is re-parented here and killed.
 """
 import os
+import queue
 import signal
 import subprocess
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..harness import service
 from ..harness.sandbox import become_subreaper
 from ..worker.procs import kill_group, parents
 
@@ -28,8 +35,9 @@ POLL_S = 0.1
 @dataclass
 class Task:
     key: str
-    command: list
+    command: list          # the grade process's command line (one by one)
     log: Path
+    grade_args: list = None  # the same, as arguments of ``grade`` (for a warm server)
 
 
 @dataclass
@@ -86,12 +94,15 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S):
-    """Run ``tasks`` ``jobs`` at a time; call ``on_done(Finished)`` as each ends.
+def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S, warm=False, logs=None):
+    """Run ``tasks`` ``jobs`` at a time; call ``on_done(Finished)`` as each ends (in this thread).
 
     On Ctrl-C or SIGTERM every running grade is killed before the exception propagates, so an
-    interrupted regrade leaves no process behind and can be resumed.
+    interrupted regrade leaves no process behind and can be resumed. ``warm``: one grading
+    server per slot (its log in the folder ``logs``).
     """
+    if warm:
+        return _run_warm(tasks, jobs, on_done, hard_limit_s, logs)
     become_subreaper()
     ours_before = {pid for pid, parent in parents().items() if parent == os.getpid()}
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -118,5 +129,51 @@ def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S):
         for proc, _, _ in running.values():
             kill_group(proc.pid)
             proc.wait()
+        _sweep(ours_before)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_warm(tasks, jobs, on_done, hard_limit_s, logs):
+    become_subreaper()
+    ours_before = {pid for pid, parent in parents().items() if parent == os.getpid()}
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    pending, lock, finished = deque(tasks), threading.Lock(), queue.Queue()
+    slots = cpu_slots(max(1, min(jobs, len(tasks) or 1)))
+    servers = [service.Client(ROOT, log=(Path(logs) / f"server-{i}.log") if logs else None, cpus=cpus)
+               for i, cpus in enumerate(slots)]
+
+    def serve(server):
+        while True:
+            with lock:
+                if not pending:
+                    return
+                task = pending.popleft()
+            task.log.parent.mkdir(parents=True, exist_ok=True)
+            started, killed = time.monotonic(), False
+            try:
+                code = server.grade(task.grade_args, task.log, timeout=hard_limit_s)
+            except subprocess.TimeoutExpired:
+                code, killed = -signal.SIGKILL, True
+            except Exception as exc:  # noqa: BLE001 — the server died: this row fails, the next starts one
+                code = -signal.SIGKILL
+                with open(task.log, "a") as log:
+                    log.write(f"ps1 regrade: the grading server failed: {type(exc).__name__}: {exc}\n")
+            finished.put(Finished(task, code, time.monotonic() - started, killed))
+
+    if logs:
+        Path(logs).mkdir(parents=True, exist_ok=True)
+    threads = [threading.Thread(target=serve, args=(server,), daemon=True) for server in servers]
+    interrupted = True
+    try:
+        for thread in threads:
+            thread.start()
+        for _ in range(len(tasks)):
+            on_done(finished.get())
+        interrupted = False
+    finally:
+        for server in servers:
+            server.close(timeout=0 if interrupted else 30.0)
+        for thread in threads:
+            thread.join(timeout=5.0)
         _sweep(ours_before)
         signal.signal(signal.SIGTERM, previous)

@@ -9,6 +9,10 @@ session then imports pytest and the suites in its own process only.
 
     python -I -B -c "...; from worker import launch; launch.main()" \
         --grader-root DIR --zygote ARGS... --session ARGS...
+
+The warm service (:mod:`autograder.harness.service`) starts it the same way with ``--template``
+in both argument lists: then the two children are the zygote and session *templates*, which fork
+one zygote and one session per upload.
 """
 import os
 import socket
@@ -36,9 +40,10 @@ def main(argv=None):
         try:
             ours.close()
             # The session's report pipe is not the zygote's to hold (the grader reads it to its
-            # end), nor the grading key's pipe.
-            for option in ("--report-fd", "--key-fd"):
-                os.close(int(session_args[session_args.index(option) + 1]))
+            # end), nor the grading key's pipe, nor the warm service's channel.
+            for option in ("--report-fd", "--key-fd", "--service-fd"):
+                if option in session_args:
+                    os.close(int(session_args[session_args.index(option) + 1]))
             from . import zygote as zygote_module
 
             code = zygote_module.main([*zygote_args, "--control-fd", str(theirs.detach())])

@@ -288,18 +288,22 @@ def _kill_user(user):
     os.waitpid(pid, 0)
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(prog="zygote")
     parser.add_argument("--control-fd", type=int, required=True)
-    parser.add_argument("--staged", required=True, help="folder holding the staged submission/ package")
+    parser.add_argument("--staged", default=None, help="folder holding the staged submission/ package")
     parser.add_argument("--user", default="", help="uid:gid to drop to (as root)")
     parser.add_argument("--memory-mb", type=int, default=320)
     parser.add_argument("--file-size-mb", type=int, default=16)
     parser.add_argument("--max-processes", type=int, default=32)
-    args = parser.parse_args(argv)
-    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # ask about CUDA without creating a context
-    confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
-    warm_up()
+    parser.add_argument("--template", action="store_true",
+                        help="the warm service's zygote template: fork one zygote per upload")
+    return parser
+
+
+def serve_upload(args):
+    """Be the zygote of one upload (``args.staged``, ``args.user``): say what confines its workers,
+    then serve the session's commands until it says exit."""
     zygote = Zygote(args)
     import torch
 
@@ -309,6 +313,92 @@ def main(argv=None):
     gc.freeze()  # children would otherwise copy the inherited heap on their first collection
     zygote.control.sendall((json.dumps(info) + "\n").encode())
     zygote.serve()
+    return 0
+
+
+class Template:
+    """The warm service's zygote template: warmed up once, it forks a fresh zygote for each upload
+    (:func:`serve_upload`, with that upload's staged folder and uid) and never forks a worker
+    itself, so nothing of any student ever runs in it or in what it forks next.
+
+    The session template asks, over the control socket: ``zygote`` (with the new zygote's control
+    socket and the upload's log as descriptors) → ``{"pid": n}``; ``release`` → the zygote is
+    killed and reaped, every process of the upload's uid killed, its cgroups removed; ``exit``.
+    A zygote that dies is left a zombie until its release, so the upload's session can still read
+    how it ended, as it can under ``grade``.
+    """
+
+    def __init__(self, args):
+        self.args = args
+        self.control = socket.socket(fileno=args.control_fd)
+
+    def serve(self):
+        buffer = b""
+        while True:
+            message, fds, _, _ = socket.recv_fds(self.control, 65536, 4)
+            if not message:
+                return
+            buffer += message
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                command = json.loads(line)
+                reply = {**getattr(self, "cmd_" + command["cmd"])(command, fds), "seq": command.get("seq")}
+                fds = []
+                self.control.sendall((json.dumps(reply) + "\n").encode())
+                if command["cmd"] == "exit":
+                    return
+
+    def cmd_zygote(self, command, fds):
+        control, log = fds
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                self.control.close()
+                confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)  # a stopped service takes it along
+                os.setsid()
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                os.close(log)
+                args = argparse.Namespace(**{**vars(self.args), "control_fd": control, "template": False,
+                                             "staged": command["staged"], "user": command["user"]})
+                code = serve_upload(args)
+            finally:
+                os._exit(code or 0)
+        os.close(control)
+        os.close(log)
+        return {"pid": pid}
+
+    def cmd_release(self, command, fds):
+        pid = command["pid"]
+        procs.kill_group(pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        user = tuple(int(v) for v in command["user"].split(":")) if command.get("user") else None
+        killed = sweep(user)  # the upload's workers a dead zygote left (re-parented to this subreaper)
+        cgroup.remove_stale_gradings()  # the dead zygote's worker cgroups
+        return {"killed": killed}
+
+    def cmd_exit(self, command, fds):
+        return {"bye": True}
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # ask about CUDA without creating a context
+    confine.prctl(confine.PR_SET_CHILD_SUBREAPER, 1)
+    warm_up()
+    if not args.template:
+        return serve_upload(args)
+    template = Template(args)
+    gc.freeze()
+    template.control.sendall((json.dumps({"ready": True, "pid": os.getpid()}) + "\n").encode())
+    template.serve()
     return 0
 
 
