@@ -18,7 +18,8 @@ help:
 	@echo "make manifest   rewrite the list of tests and points after editing a test's @weight"
 	@echo "make autograder dist/autograder.zip (upload to Gradescope)"
 	@echo "make handout    dist/handout.zip (give to students)"
-	@echo "make bench      grading time and memory with the CPU-only torch Gradescope gets (BENCH_TORCH=installed: .venv's)"
+	@echo "make bench      grading time and memory with the CPU-only torch Gradescope gets (BENCH_TORCH=installed: .venv's),"
+	@echo "                then regrade throughput one by one against the warm service"
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +65,9 @@ handout: venv
 # resolves to a local CPU-only wheel; no CPU wheel of the pinned 2.14.1 is reachable).
 # BENCH_TORCH=installed benchmarks .venv's torch (the CUDA build: ~400 MB more per grading).
 BENCH_TORCH ?= cpu
+# Then regrade throughput on a fake export of this many uploads (solution, skeleton, buggy in
+# turn), one by one and warm (one grading server per job), --jobs 2.
+BENCH_REGRADE ?= 12
 CPU_TORCH ?= torch==2.13.0
 $(VENV)-cpu/.installed: requirements-grader.txt
 	test -x $(VENV)-cpu/bin/python || $(PYTHON) -m venv $(VENV)-cpu
@@ -73,9 +77,11 @@ $(VENV)-cpu/.installed: requirements-grader.txt
 ifeq ($(BENCH_TORCH),cpu)
 bench: venv $(VENV)-cpu/.installed
 	$(PY) -m autograder.bench --python $(VENV)-cpu/bin/python
+	$(PY) -m autograder.bench --python $(VENV)-cpu/bin/python --regrade $(BENCH_REGRADE)
 else
 bench: venv
 	$(PY) -m autograder.bench
+	$(PY) -m autograder.bench --regrade $(BENCH_REGRADE)
 endif
 
 clean:

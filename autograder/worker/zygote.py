@@ -81,17 +81,7 @@ class Zygote:
     # -- the control loop ---------------------------------------------------------------------
 
     def serve(self):
-        while True:
-            message, fds, _, _ = socket.recv_fds(self.control, 65536, 4)
-            if not message:
-                return
-            for line in message.splitlines():
-                command = json.loads(line)
-                reply = {**getattr(self, "cmd_" + command["cmd"])(command, fds), "seq": command.get("seq")}
-                fds = []
-                self.control.sendall((json.dumps(reply) + "\n").encode())
-                if command["cmd"] == "exit":
-                    return
+        serve_commands(self.control, self)
 
     def cmd_spawn(self, command, fds):
         channel = fds[0]
@@ -229,6 +219,25 @@ class Zygote:
             chan.sendall(srv.handle(frame))
 
 
+def serve_commands(control, handler):
+    """Answer the commands on ``control`` (one JSON line each, descriptors alongside) with
+    ``handler.cmd_<name>``, each reply carrying its command's ``seq``, until ``exit`` or EOF."""
+    buffer = b""
+    while True:
+        message, fds, _, _ = socket.recv_fds(control, 65536, 4)
+        if not message:
+            return
+        buffer += message
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            command = json.loads(line)
+            reply = {**getattr(handler, "cmd_" + command["cmd"])(command, fds), "seq": command.get("seq")}
+            fds = []
+            control.sendall((json.dumps(reply) + "\n").encode())
+            if command["cmd"] == "exit":
+                return
+
+
 def _oom_score_adj():
     try:
         with open("/proc/self/oom_score_adj") as adj:
@@ -333,20 +342,7 @@ class Template:
         self.control = socket.socket(fileno=args.control_fd)
 
     def serve(self):
-        buffer = b""
-        while True:
-            message, fds, _, _ = socket.recv_fds(self.control, 65536, 4)
-            if not message:
-                return
-            buffer += message
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                command = json.loads(line)
-                reply = {**getattr(self, "cmd_" + command["cmd"])(command, fds), "seq": command.get("seq")}
-                fds = []
-                self.control.sendall((json.dumps(reply) + "\n").encode())
-                if command["cmd"] == "exit":
-                    return
+        serve_commands(self.control, self)
 
     def cmd_zygote(self, command, fds):
         control, log = fds
