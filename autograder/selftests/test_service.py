@@ -76,6 +76,11 @@ def test_service_gives_what_grade_gives(make, tmp_path, monkeypatch, request):
     _same_uid(monkeypatch)
     warm, _ = run_grader(upload, tmp_path / "warm.json", "--deadline", "240", timeout=400)
     alone, _ = run_grader(upload, tmp_path / "alone.json", "--deadline", "240", timeout=400, fresh=True)
+    # Not a benchmark: a paired check that no upload makes the service pathologically slower than
+    # grade (zygotes forked from the template were not subreapers: a daemon's zombies made every
+    # sweep spin, 102 s against 6.8 s). The grading of the same upload alone is the yardstick.
+    took = {name: sum(t["extra_data"]["seconds"] for t in r["tests"]) for name, r in (("warm", warm), ("alone", alone))}
+    assert took["warm"] <= 2 * took["alone"] + 10, f"the service's tests took {took['warm']:.1f} s, grade's {took['alone']:.1f} s"
     warm, alone = comparable(warm), comparable(alone)
     if request.node.get_closest_marker("racy"):
         warm, alone = verdicts(warm), verdicts(alone)

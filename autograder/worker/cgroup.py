@@ -94,7 +94,9 @@ class Workers:
                 if not os.path.exists(os.path.join(folder, limit_file)) and version == 1:
                     os.rmdir(folder)
                     continue
-                return cls(folder, version, limit_mb * 2**20)
+                workers = cls(folder, version, limit_mb * 2**20)
+                workers.home = base
+                return workers
             except OSError as exc:
                 tried.append(f"cgroup v{version}: {exc.strerror or exc}")
         cls.refused = "; ".join(tried) or "no memory cgroup hierarchy"
@@ -102,10 +104,9 @@ class Workers:
 
     refused = ""
 
-    def join(self, pid):
-        """Called in the new worker (still root): make its cgroup, set the limit, move in."""
+    def _new_group(self):
         self.count += 1
-        group = os.path.join(self.folder, f"worker-{pid}")
+        group = os.path.join(self.folder, f"worker-{self.count}")
         os.mkdir(group, 0o755)
         if self.version == 1:
             _write(os.path.join(group, "memory.limit_in_bytes"), str(self.limit_bytes))
@@ -116,7 +117,32 @@ class Workers:
             _write(os.path.join(group, "memory.max"), str(self.limit_bytes))
             if os.path.exists(os.path.join(group, "memory.swap.max")):
                 _write(os.path.join(group, "memory.swap.max"), "0")
-        _write(os.path.join(group, "cgroup.procs"), str(pid))
+        return group
+
+    def join(self, pid):
+        """Called in a new worker (still root) that was not born in a cgroup of its own: make one,
+        set the limit, move in."""
+        _write(os.path.join(self._new_group(), "cgroup.procs"), str(pid))
+
+    def ready_next(self):
+        """Move the zygote (the caller) into a fresh worker cgroup, so that the next worker is born
+        in it. A move into a v1 cgroup waits ~10 ms for an RCU grace period; the zygote does it while
+        the previous test runs, not on the next worker's way to its first answer. (For the ~10 ms
+        before the zygote moves on, the worker shares the group with it; the kernel's OOM killer
+        would pick the worker, at oom_score_adj 1000.) Where it fails, workers join on their own."""
+        try:
+            group = self._new_group()
+            _write(os.path.join(group, "cgroup.procs"), str(os.getpid()))
+            self.next = group
+        except OSError:
+            self.next = None
+
+    def take_next(self):
+        """The cgroup the zygote sits in, for the worker it forks now (``None``: the worker joins one)."""
+        group, self.next = self.next, None
+        return group
+
+    next = None
 
     def remove_empty(self):
         """Remove every worker cgroup whose processes are all gone (after a sweep)."""
@@ -132,6 +158,12 @@ class Workers:
                     pass  # still holds a process (or a dying one's charge): the next sweep tries again
 
     def close(self):
+        if self.next is not None:  # back where the zygote started, so that its folder can go
+            try:
+                _write(os.path.join(self.home, "cgroup.procs"), str(os.getpid()))
+            except OSError:
+                pass
+            self.next = None
         self.remove_empty()
         try:
             os.rmdir(self.folder)
