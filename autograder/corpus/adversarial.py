@@ -75,6 +75,7 @@ class Attack:
     must_fail: tuple = ()            # test numbers that must fail whatever else happens
     must_pass: tuple = ()            # test numbers the attack must not disturb
     max_seconds: float = 0           # grading must end sooner than this (0: the self-test's default)
+    says: dict = field(default_factory=dict)  # test number -> text its output must hold
 
 
 def _attacks():
@@ -127,7 +128,9 @@ def _attacks():
                {"sampling.py": in_function(solution("sampling.py"), "def sample_made",
                                            "import os\nwhile True:\n    try:\n        os.fork()\n"
                                            "    except OSError:\n        pass\n")},
-               {5: "less"}),
+               # its processes share the test's CPU budget: stopped after 10 s of CPU between them,
+               # not after 30 s of wall-clock time with every core busy
+               {5: "less"}, says={number: "timed out after 10 s of CPU time" for number in ("5.1", "5.3", "5.5")}),
         Attack("forged_results_direct", "writes a forged results.json at import, wherever it can",
                {"training.py": prepend(skeleton("training.py"), FIND_RESULTS + "_forge()\n")}, {6: "zero"},
                base="solution"),

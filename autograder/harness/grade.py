@@ -26,7 +26,9 @@ from . import cleanup, exits, results, sandbox, scratchfs, secret, staging
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ("tests", "autograder/suites")
 GRADER_FILES = ("tests", "autograder/__init__.py", "autograder/oracles.py", "autograder/examples.py",
-                "autograder/trained.py", "autograder/data", "autograder/harness", "autograder/suites")
+                "autograder/trained.py", "autograder/data", "autograder/harness", "autograder/suites",
+                # the session sums the CPU time of each test's processes (stdlib only)
+                "autograder/worker/__init__.py", "autograder/worker/procs.py")
 # What the workers' interpreter may import besides torch and numpy: the zygote and the
 # public probe library, copied alone into a runtime folder (as worker/ and probes/).
 RUNTIME_FILES = (("autograder/worker", "worker"), ("tests/probes", "probes"))

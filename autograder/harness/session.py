@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -31,6 +32,7 @@ from tests.probes import wire
 from tests.support import client, examples
 from tests.support.plugin import number_key, points_of
 
+from ..worker import procs
 from . import cleanup, exits, scratchfs, uploaded
 
 OUTPUT_CAP = 3000
@@ -185,11 +187,21 @@ ANSWER_BUDGET = 64 * 2**20
 REMOVER = cleanup.Background()
 
 
+# How often the session sums the CPU time of a worker's processes (a worker alone is held to
+# its budget by its own RLIMIT_CPU; this catches the processes it starts).
+CPU_WATCH_S = 0.5
+
+
 class Remote:
     """One test's worker: a transport for :class:`tests.support.client.Worker`. The worker may
     use ``cpu_s`` seconds of CPU time (its own limit, so a loaded machine changes nothing); the
     test's wall-clock ``timeout`` is a backstop for workers that wait instead. Its answers may
-    add up to ``ANSWER_BUDGET`` bytes per test (restarts included), each at most ``FRAME_CAP``."""
+    add up to ``ANSWER_BUDGET`` bytes per test (restarts included), each at most ``FRAME_CAP``.
+
+    Where workers run as the sandbox user, the budget holds for every process of that user
+    together (the test's only processes: the sweep between tests leaves none): a worker that
+    forks 60 busy children is stopped once they have spent ``cpu_s`` between them, not after
+    the wall-clock backstop with every core busy (a fork bomb's test took 60 s of CPU)."""
 
     def __init__(self, zygote, scratch_root, timeout, cpu_s=client.CPU_LIMIT_S, scratch=None, deadline=None,
                  received=0):
@@ -210,6 +222,28 @@ class Remote:
         finally:
             theirs.close()
         self.dead = None
+        self.over_cpu, self.watching = False, threading.Event()
+        if zygote.user:
+            threading.Thread(target=self._watch_cpu, name=f"cpu-{self.pid}", daemon=True).start()
+
+    def _watch_cpu(self):
+        """Every ``CPU_WATCH_S``: once the sandbox user's processes have spent ``cpu_s`` of CPU,
+        kill them all and close the channel; ``request`` then reports the CPU limit."""
+        uid = self.zygote.user[0]
+        while not self.watching.wait(CPU_WATCH_S):
+            if procs.cpu_seconds(procs.owned_by(uid)) <= self.cpu_s:
+                continue
+            self.over_cpu = True
+            for pid in procs.owned_by(uid):  # the sweep after the test kills whatever they fork meanwhile
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes the session's wait for an answer
+            except OSError:
+                pass
+            return
 
     def request(self, frame, timeout=None):
         try:
@@ -225,9 +259,13 @@ class Remote:
             return frame
         except (socket.timeout, TimeoutError):
             self._kill()
+            if self.over_cpu:
+                raise client.WorkerGone(client.cpu_message(self.cpu_s)) from None
             raise client.WorkerGone(client.wall_message(self.timeout), hung=True) from None
         except wire.WireError as exc:
             self._kill()
+            if self.over_cpu:  # the channel was closed mid-frame
+                raise client.WorkerGone(client.cpu_message(self.cpu_s)) from None
             if str(exc).startswith("frame too large"):
                 raise client.WorkerGone(
                     f"sent an answer larger than a test accepts ({exc}; at most {FRAME_CAP >> 20} MB in one answer "
@@ -246,6 +284,8 @@ class Remote:
                 raise client.WorkerGone(f"was ended because the grader's process that starts each test's process "
                                         f"died ({died}). This is no verdict on your code; please tell the course "
                                         "staff.") from None
+            if self.over_cpu:
+                raise client.WorkerGone(client.cpu_message(self.cpu_s)) from None
             if status is None:
                 raise
             raise client.WorkerGone(death_message(status)) from None
@@ -263,6 +303,7 @@ class Remote:
 
     def _end(self):
         """Kill the worker and everything it started."""
+        self.watching.set()
         self.sock.close()
         self._kill()
         if self.zygote.death():

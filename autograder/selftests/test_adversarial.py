@@ -83,6 +83,9 @@ def test_attack_is_contained(attack, tmp_path, sandbox_uid, solution_results, so
     failed = {t["number"] for t in results["tests"] if t["status"] != "passed"}
     assert set(attack.must_fail) <= failed, f"tests {sorted(set(attack.must_fail) - failed)} passed despite the attack"
     assert not set(attack.must_pass) & failed, f"tests {sorted(set(attack.must_pass) & failed)} were disturbed"
+    outputs = {t["number"]: t["output"] for t in results["tests"]}
+    for number, text in attack.says.items():
+        assert text in outputs[number], f"test {number} does not say {text!r}: {outputs[number][:300]!r}"
     if IS_ROOT:
         processes, files = leftovers(sandbox_uid)
         assert not processes and not files, f"left behind: processes {processes}, files {files}"
