@@ -15,9 +15,6 @@ import pytest
 from .harness import results
 from .harness.grade import ROOT, SUITES
 from .harness.session import manifest_entry
-from tests.support.plugin import number_key
-
-KEYS = ("name", "number", "max_score", "visibility", "tags")
 
 
 class _Collector:
@@ -26,12 +23,11 @@ class _Collector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session):
-        tests = [{k: entry[k] for k in KEYS} for entry in map(manifest_entry, session.items)]
-        self.tests = sorted(tests, key=lambda t: number_key(t["number"]))  # results.json's order
+        self.tests = [manifest_entry(item) for item in session.items]
 
 
 def collect():
-    """Every test of the suites as the manifest lists it, in results.json's order."""
+    """Every test of the suites (:func:`.session.manifest_entry`), as collected."""
     collector = _Collector()
     with contextlib.redirect_stdout(io.StringIO()) as out:
         code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
@@ -41,14 +37,8 @@ def collect():
     return collector.tests
 
 
-def render(tests):
-    lines = ",\n".join("  " + json.dumps(t) for t in tests)
-    return ('{"comment": "every test of the session, for results.internal_error; written by '
-            '`make manifest` from the suites", "tests": [\n' + lines + "\n]}\n")
-
-
 def main(check=False):
-    text = render(collect())
+    text = results.manifest_text(collect())
     path = results.EXPECTED_TESTS
     if check:
         stale = path.read_text() != text

@@ -133,8 +133,9 @@ class Progress:
             self.bar.close()
 
 
-def _grade(jobs, workers, version, warm=True, logs=None):
-    """Grade ``jobs`` ``workers`` at a time; return the wall time spent."""
+def _grade(jobs, workers, version, servers=None):
+    """Grade ``jobs`` ``workers`` at a time (on ``servers``, :class:`.runner.Servers`, if warm;
+    else a grade process each); return the wall time spent."""
     if not jobs:
         return 0.0
     by_key = {job.submission.id: job for job in jobs}
@@ -148,7 +149,7 @@ def _grade(jobs, workers, version, warm=True, logs=None):
         progress.advance(f"{job.submission.id}: {score}")
 
     try:
-        runner.run([job.task() for job in jobs], workers, on_done, warm=warm, logs=logs)
+        runner.run([job.task() for job in jobs], workers, on_done, servers=servers)
     finally:
         progress.close()
     return time.monotonic() - started
@@ -174,24 +175,32 @@ def _write_run(out, version, jobs, graded, seconds, workers, warm):
 
 
 def preflight():
-    """Refuse before grading anything when no grading could succeed: this Python cannot run the
-    grader (no torch: not the project's venv) or the suites no longer match tests_manifest.json
-    (a weight edited without `make manifest`). Grading a whole class first and failing every row
-    took 10 s per upload."""
+    """Why no grading could succeed, or ``None``: this Python cannot run the grader (no torch:
+    not the project's venv) or the suites no longer match tests_manifest.json (a weight edited
+    without `make manifest`). One by one, a ``manifest --check`` process tells; warm, the
+    servers' own start-up does (:meth:`.runner.Servers.check`)."""
     import subprocess
 
     try:
         proc = subprocess.run([sys.executable, "-m", "autograder", "manifest", "--check"], cwd=runner.ROOT,
                               capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"could not check the grader: {exc}") from None
+        return f"could not check the grader: {exc}"
     if proc.returncode == 0:
-        return
-    last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["(no output)"]
-    if "No module named" in last[0]:
-        raise UsageError(f"{sys.executable} cannot run the grader ({last[0]}): run regrade with the project's "
-                         "venv, .venv/bin/python -m autograder regrade ... (`make venv` makes it)")
-    raise UsageError(f"the grader is not ready: {last[0]}")
+        return None
+    return proc.stderr.strip() or proc.stdout.strip() or "(no output)"
+
+
+def refusal(problem):
+    """The one line that says what to do about ``problem`` (:func:`preflight`'s answer).
+    Refusing before the first upload: grading a whole class first and failing every row took
+    10 s per upload."""
+    lines = problem.splitlines() or ["(no output)"]
+    missing = [line.strip() for line in lines if "No module named" in line]
+    if missing:
+        return UsageError(f"{sys.executable} cannot run the grader ({missing[-1]}): run regrade with the project's "
+                          "venv, .venv/bin/python -m autograder regrade ... (`make venv` makes it)")
+    return UsageError(f"the grader is not ready: {lines[-1].strip()}")
 
 
 def regrade(export, out, jobs=2, compare=None, names=False, warm=True):
@@ -200,8 +209,20 @@ def regrade(export, out, jobs=2, compare=None, names=False, warm=True):
         raise UsageError("--jobs must be at least 1")
     if not Path(export).exists():
         raise UsageError(f"{export} does not exist")
-    preflight()  # before --out is made or any student's data unpacked
-    out = Path(out)
+    # Before --out is made or any student's data unpacked. Warm, the job slots' servers start
+    # now, and that start-up is the check: no process collects the suites only to check them.
+    servers = runner.Servers(jobs) if warm else None
+    try:
+        problem = servers.check() if servers else preflight()
+        if problem:
+            raise refusal(problem)
+        return _regrade(export, Path(out), jobs, compare, names, warm, servers)
+    finally:
+        if servers:
+            servers.close(logs_to=Path(out) / "servers" if Path(out).exists() else None)
+
+
+def _regrade(export, out, jobs, compare, names, warm, servers):
     old = reports.read_scores(compare) if compare else None   # before this run overwrites a file it names
     created = not out.exists()
     out.mkdir(mode=0o700, parents=True, exist_ok=True)   # names and uploads: readable by this user only
@@ -224,7 +245,7 @@ def regrade(export, out, jobs=2, compare=None, names=False, warm=True):
     todo = [job for job in all_jobs if not job.already_graded(version)]
     print(f"{len(all_jobs)} submissions; {len(all_jobs) - len(todo)} already graded by this autograder "
           f"(version {version[:12]}); grading {len(todo)} with {jobs} job(s)")
-    seconds = _grade(todo, jobs, version, warm=warm, logs=out / "servers")
+    seconds = _grade(todo, jobs, version, servers)
     if grader_version() != version:
         print("warning: the grader files changed during this run; rows may come from two versions. Run again.")
 

@@ -145,9 +145,26 @@ def build(manifest, outcomes, execution_time, summary, not_run_message, not_run_
     }
 
 
+MANIFEST_KEYS = ("name", "number", "max_score", "visibility", "tags")
+
+
 def expected_tests():
     """The committed list of every test (name, number, max_score, visibility, tags)."""
     return json.loads(EXPECTED_TESTS.read_text())["tests"]
+
+
+def manifest_text(entries):
+    """``tests_manifest.json`` as ``make manifest`` writes it for the collected ``entries``
+    (:func:`autograder.harness.session.manifest_entry`), in results.json's order."""
+    tests = sorted(({k: e[k] for k in MANIFEST_KEYS} for e in entries), key=lambda t: _number_key(t["number"]))
+    lines = ",\n".join("  " + json.dumps(t) for t in tests)
+    return ('{"comment": "every test of the session, for results.internal_error; written by '
+            '`make manifest` from the suites", "tests": [\n' + lines + "\n]}\n")
+
+
+def manifest_is_stale(entries):
+    """Whether ``tests_manifest.json`` differs from what ``make manifest`` would write for ``entries``."""
+    return EXPECTED_TESTS.read_text() != manifest_text(entries)
 
 
 def expected_total():
@@ -168,8 +185,7 @@ def internal_error(execution_time=0.0, manifest=None):
 
 def expected_tests_of(results):
     """The tests of a real ``results`` dict as ``tests_manifest.json`` lists them."""
-    keys = ("name", "number", "max_score", "visibility", "tags")
-    return [{k: t[k] for k in keys} for t in results["tests"]]
+    return [{k: t[k] for k in MANIFEST_KEYS} for t in results["tests"]]
 
 
 def write(results, path):

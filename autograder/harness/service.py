@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import cleanup, grade as grade_mod, sandbox
+from . import cleanup, grade as grade_mod, results, sandbox
 
 START_TIMEOUT_S = 180.0
 END_WAIT_S = 5.0          # as grade's _death_of: how long a session that closed its pipe may take to exit
@@ -60,6 +60,7 @@ class Service:
     def __init__(self):
         self.sock = self.work = None
         self.templates = ()
+        self.manifest = None  # the tests the session template collected
         self.buffer = b""
         self.starts = 0
 
@@ -93,6 +94,7 @@ class Service:
             self.close()
             raise ServiceError("the warm service did not start; its log ends with:\n" + log) from None
         self.templates = (ready["pid"], ready["zygote_template"])
+        self.manifest = ready["tests"]
         self.starts += 1
 
     def ensure(self):
@@ -214,6 +216,17 @@ def _apply_env(wanted):
     os.environ.update({k: v for k, v in wanted.items() if k.startswith("PS1_")})
 
 
+def _start(service):
+    """Answer a ``start`` request: the templates started (the upload-independent part of every
+    grading), and whether the suites they collected still match ``tests_manifest.json``."""
+    try:
+        service.ensure()
+    except ServiceError as exc:
+        return {"exit": 70, "error": str(exc)}
+    stale = results.manifest_is_stale(service.manifest)
+    return {"exit": 0, "stale_manifest": stale, "tests": len(service.manifest)}
+
+
 def serve_main(parse):
     """Grade the uploads asked for on stdin, one at a time, with one warm :class:`Service`.
     ``parse`` turns a command line into ``grade``'s arguments (``python -m autograder``'s parser)."""
@@ -223,6 +236,9 @@ def serve_main(parse):
     try:
         for line in sys.stdin:
             request = json.loads(line)
+            if request.get("cmd") == "start":
+                replies.write(json.dumps(_start(service)) + "\n")
+                continue
             args = parse(request["argv"])
             sys.stdout.flush()
             sys.stderr.flush()
@@ -263,6 +279,7 @@ class Client:
         self.cwd, self.log, self.cpus, self.python = cwd, log, cpus, python or sys.executable
         self.proc = None
         self.last = {}
+        self.starting = False  # a start request's answer is still to be read
 
     def _start(self):
         log = open(self.log or os.devnull, "ab")
@@ -278,30 +295,62 @@ class Client:
                 os.sched_setaffinity(0, before)
             log.close()
 
+    def start(self):
+        """Have the server start its templates now, while the caller does something else;
+        :meth:`started` has its answer."""
+        self._send({"cmd": "start"})
+        self.starting = True
+
+    def started(self, timeout=START_TIMEOUT_S + 60.0):
+        """The answer to :meth:`start`: ``{"exit": 0, "stale_manifest": bool, "tests": n}``, or
+        ``{"exit": 70, "error": why}`` when the templates did not start. Raises ``RuntimeError``
+        (with the end of the server's log) if the server itself exited."""
+        self.starting = False
+        return self._reply(["start"], timeout)
+
     def grade(self, argv, out, err=None, env=None, timeout=None):
         """Grade with ``argv`` (``grade``'s arguments, without ``grade``); stdout to ``out``,
         stderr to ``err`` (default: ``out`` too). Returns the exit status; raises
         ``subprocess.TimeoutExpired`` (the server is then stopped) after ``timeout`` s."""
-        if self.proc is None or self.proc.poll() is not None:
-            self._start()
+        if self.starting:  # its answer comes first; a failed start is tried again by this grading
+            try:
+                self.started()
+            except RuntimeError:
+                pass  # the server exited: _send starts another
         env = {k: v for k, v in (os.environ if env is None else env).items() if k.startswith("PS1_")}
         request = {"argv": ["grade", *map(str, argv)], "out": str(out), "err": str(err or out), "env": env}
+        self._send(request)
+        self.last = self._reply(request["argv"], timeout)
+        return self.last["exit"]
+
+    def _send(self, request):
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
         except BrokenPipeError:
             self.close()
-            raise RuntimeError("the grading server exited") from None
+            raise RuntimeError(self._gone("the grading server exited")) from None
+
+    def _reply(self, argv, timeout):
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         if not ready:
             self.close(timeout=0)
-            raise subprocess.TimeoutExpired(request["argv"], timeout)
+            raise subprocess.TimeoutExpired(argv, timeout)
         line = self.proc.stdout.readline()
         if not line:
             self.close()
-            raise RuntimeError("the grading server exited during a grading")
-        self.last = json.loads(line)
-        return self.last["exit"]
+            raise RuntimeError(self._gone(f"the grading server exited during {argv[0]!r}"))
+        return json.loads(line)
+
+    def _gone(self, what):
+        """``what``, and the last lines of the server's log (why it exited, as a rule)."""
+        try:
+            tail = Path(self.log).read_text(errors="replace").strip().splitlines()[-5:] if self.log else []
+        except OSError:
+            tail = []
+        return what + "".join(f"\n  {line}" for line in tail)
 
     def close(self, timeout=30.0):
         """Stop the server: at once with ``timeout=0`` (its group is killed, and with its templates
@@ -319,3 +368,4 @@ class Client:
             pass
         self.proc.wait()
         self.proc = None
+        self.starting = False

@@ -204,8 +204,9 @@ class Remote:
     the wall-clock backstop with every core busy (a fork bomb's test took 60 s of CPU)."""
 
     def __init__(self, zygote, scratch_root, timeout, cpu_s=client.CPU_LIMIT_S, scratch=None, deadline=None,
-                 received=0):
+                 received=0, seed=None):
         self.zygote, self.timeout, self.cpu_s, self.scratch_root = zygote, timeout, cpu_s, scratch_root
+        self.seed = seed
         self.deadline = deadline or time.time() + timeout
         self.received = received
         self.mounted = False
@@ -218,7 +219,7 @@ class Remote:
         self.sock, theirs = socket.socketpair()
         try:
             self.pid = zygote.command("spawn", fds=[theirs.fileno()], scratch=self.scratch,
-                                      cpu_s=int(math.ceil(cpu_s)))["pid"]
+                                      cpu_s=int(math.ceil(cpu_s)), seed=seed)["pid"]
         finally:
             theirs.close()
         self.dead = None
@@ -259,19 +260,15 @@ class Remote:
             return frame
         except (socket.timeout, TimeoutError):
             self._kill()
-            if self.over_cpu:
-                raise client.WorkerGone(client.cpu_message(self.cpu_s)) from None
-            raise client.WorkerGone(client.wall_message(self.timeout), hung=True) from None
+            raise self._gone(client.wall_message(self.timeout), hung=True) from None
         except wire.WireError as exc:
             self._kill()
-            if self.over_cpu:  # the channel was closed mid-frame
-                raise client.WorkerGone(client.cpu_message(self.cpu_s)) from None
             if str(exc).startswith("frame too large"):
-                raise client.WorkerGone(
+                raise self._gone(
                     f"sent an answer larger than a test accepts ({exc}; at most {FRAME_CAP >> 20} MB in one answer "
                     f"and {ANSWER_BUDGET >> 20} MB in all, {self.received >> 20} MB used): return results of the "
                     "documented shapes; this test scores 0.") from None
-            raise client.WorkerGone(f"sent an unreadable answer ({exc}); this test scores 0.") from None
+            raise self._gone(f"sent an unreadable answer ({exc}); this test scores 0.") from None
         except (BrokenPipeError, ConnectionError, EOFError):
             self._kill()
             try:
@@ -284,11 +281,17 @@ class Remote:
                 raise client.WorkerGone(f"was ended because the grader's process that starts each test's process "
                                         f"died ({died}). This is no verdict on your code; please tell the course "
                                         "staff.") from None
-            if self.over_cpu:
-                raise client.WorkerGone(client.cpu_message(self.cpu_s)) from None
-            if status is None:
+            if status is None and not self.over_cpu:
                 raise
-            raise client.WorkerGone(death_message(status)) from None
+            raise self._gone(status and death_message(status)) from None
+
+    def _gone(self, message, hung=False):
+        """The worker is gone, and ``message`` says how; but where the CPU watcher stopped it
+        (closing the channel, so the session saw a timeout, a cut frame or an EOF), the CPU limit
+        is why."""
+        if self.over_cpu:
+            return client.WorkerGone(client.cpu_message(self.cpu_s))
+        return client.WorkerGone(message, hung=hung)
 
     def _kill(self):
         try:
@@ -321,7 +324,8 @@ class Remote:
         first one wrote stay; none of its processes does) and under the same deadline."""
         self._end()
         fresh = Remote(self.zygote, self.scratch_root, self.timeout, self.cpu_s, scratch=self.scratch,
-                       deadline=self.deadline, received=self.received)
+                       deadline=self.deadline, received=self.received,
+                       seed=None if self.seed is None else (self.seed + 1) % 2**63)
         fresh.mounted, self.mounted = self.mounted, False  # the folder (and its mount) is the new one's
         return fresh
 
@@ -336,6 +340,27 @@ class Remote:
 
 # --- the pytest plugin ------------------------------------------------------------------------
 
+def as_tmpdir(text, folders):
+    """``text`` with each of the test's scratch folders written as ``$TMPDIR`` (the worker's
+    TMPDIR): their names are drawn afresh at each grading, and a message that quotes a path in
+    them (a checkpoint the student's code could not load) would differ from one grading of the
+    same upload to the next."""
+    for folder in folders:
+        for form in {folder, os.path.realpath(folder)}:
+            text = text.replace(form, "$TMPDIR")
+    return text
+
+
+def worker_seed(item):
+    """The seed of the global random generators (torch's, numpy's, Python's) in ``item``'s
+    worker, from the grading key: a student's code that draws from them (dropout, an unseeded
+    initialisation, ``random.random()``) gets the same numbers whichever process grades the
+    upload. Each interpreter's torch draws its own default seed, so two gradings of one upload
+    used to differ in the figures of such code's failures. It tells a worker nothing of the key
+    or of the examples (an HMAC of the key, like every example's seed)."""
+    return examples.source.seed(item.nodeid, "the worker's global random generators")
+
+
 class Session:
     """pytest plugin: runs the collected tests one by one, each with its own worker."""
 
@@ -345,6 +370,7 @@ class Session:
         self.entries = []
         self.current = None
         self.zygote_death = None
+        self.folders = []  # the scratch folders of the running test's workers
 
     def send(self, message):
         os.write(self.report, (json.dumps(message) + "\n").encode())
@@ -360,7 +386,8 @@ class Session:
 
     def backend(self, item):
         try:
-            transport = Remote(self.zygote, self.scratch, self.current)
+            transport = Remote(self.zygote, self.scratch, self.current, seed=worker_seed(item))
+            self.folders.append(transport.scratch)
         except Exception:
             died = self.zygote.death(wait=1.0)
             if not died:
@@ -406,8 +433,10 @@ class Session:
             item.ps1_number = entry["number"]
             started = time.time()
             client.grader_faults.clear()
+            self.folders = []
             try:
                 status, output = outcome_of(runtestprotocol(item, log=False, nextitem=None))
+                output = as_tmpdir(output, self.folders)
             except Exception as exc:  # noqa: BLE001 — a bug of ours costs this test, never the session
                 client.grader_faults.append(f"the session raised {type(exc).__name__}: {str(exc)[:300]}")
                 status, output = "failed", f"internal grader error ({type(exc).__name__}), please tell the course staff."
@@ -511,18 +540,6 @@ class Upload:
                            "workers": zygote.info or {}}, out)
 
 
-def warm_up():
-    """Import what the tests' oracles import on first use (trusted code: torch's own), once in the
-    template rather than in every upload's session: the first optimizer imports torch._dynamo,
-    1.5 s of CPU that every grading paid in test 6.1."""
-    import torch
-
-    weight = torch.zeros(1, requires_grad=True)
-    for optimizer in (torch.optim.SGD([weight], lr=0.1), torch.optim.Adam([weight])):
-        weight.grad = torch.zeros(1)
-        optimizer.step()
-
-
 class Template:
     """pytest plugin of the warm service's session template (:mod:`.service`): it collects every
     suite once, then, for each upload the grading process asks for, gets a fresh zygote from the
@@ -530,7 +547,8 @@ class Template:
     session of ``grade`` does (:class:`Upload`, :meth:`Session.pytest_runtestloop`) and exits.
     This process never runs a test: each upload starts from the same collected, untouched state.
 
-    Over the service socket (one JSON line each; descriptors with ``grade``): ``ready`` →; ``grade``
+    Over the service socket (one JSON line each; descriptors with ``grade``): ``ready`` {tests:
+    the manifest entries collected} →; ``grade``
     (the upload's report pipe and log) → ``started`` {session_pid, zygote_pid}, ``exited``
     {status} when the session has exited, ``ended`` once its zygote is released; ``exit``.
     """
@@ -554,10 +572,9 @@ class Template:
         self.entries = [manifest_entry(item) for item in session.items]
 
     def pytest_runtestloop(self, session):
-        warm_up()
         info = self.zygotes.ready()
         gc.freeze()  # each upload's fork would otherwise copy these pages on its first collection
-        self.send({"type": "ready", "tests": len(self.entries), "pid": os.getpid(), "zygote_template": info.get("pid")})
+        self.send({"type": "ready", "tests": self.entries, "pid": os.getpid(), "zygote_template": info.get("pid")})
         buffer = b""
         while True:
             message, fds, _, _ = socket.recv_fds(self.service, 65536, 4)

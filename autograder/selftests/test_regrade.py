@@ -25,6 +25,7 @@ from collections import Counter
 
 import pytest
 
+from autograder.harness import service
 from autograder.selftests.conftest import ROOT, run_grader
 from autograder.staff import UsageError, export, fake_export, version
 
@@ -310,14 +311,16 @@ def test_a_bad_argument_leaves_no_output_folder(tmp_path):
     assert not out.exists(), "regrade left an empty --out behind after an argument error"
 
 
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "one-by-one"])
 @pytest.mark.parametrize("says, expect", [
     ("ModuleNotFoundError: No module named 'torch'", ".venv/bin/python -m autograder regrade"),
     ("autograder/harness/tests_manifest.json out of date: run `make manifest`", "make manifest"),
 ])
-def test_nothing_is_graded_when_no_grading_could_succeed(says, expect, small_export, tmp_path, monkeypatch):
+def test_nothing_is_graded_when_no_grading_could_succeed(says, expect, warm, small_export, tmp_path, monkeypatch):
     """A Python without torch, or a weight edited without `make manifest`: regrade stops before
     the first upload, with one line saying what to do (it used to grade the whole class and then
-    fail every row)."""
+    fail every row). Warm, the job slots' servers are what finds it; one by one, a `manifest
+    --check` process."""
     from autograder import regrade as regrade_mod
 
     fake = tmp_path / "python"
@@ -327,6 +330,25 @@ def test_nothing_is_graded_when_no_grading_could_succeed(says, expect, small_exp
     started = []
     monkeypatch.setattr(regrade_mod, "_grade", lambda todo, *a: started.append(todo) or 0.0)
     with pytest.raises(UsageError, match=expect.replace(".", r"\.")):
-        regrade_mod.regrade(small_export[0], tmp_path / "out")
+        regrade_mod.regrade(small_export[0], tmp_path / "out", warm=warm)
     assert not started, "uploads were graded although the grader could not run"
     assert not (tmp_path / "out").exists(), "the export was unpacked although nothing could be graded"
+
+
+def test_a_servers_start_says_whether_the_manifest_is_stale():
+    """The start-up of a grading server is regrade's check that the suites still match
+    tests_manifest.json: the same comparison as `manifest --check`, points and names alike."""
+    from autograder.manifest import collect
+
+    class Started:
+        manifest = collect()
+
+        def ensure(self):
+            pass
+
+    assert service._start(Started()) == {"exit": 0, "stale_manifest": False, "tests": len(Started.manifest)}
+    for key, value in (("max_score", 99.0), ("name", "renamed")):
+        edited = Started()
+        edited.manifest = [dict(entry) for entry in Started.manifest]
+        edited.manifest[3][key] = value
+        assert service._start(edited)["stale_manifest"], f"a test's {key} edited without `make manifest` went unseen"

@@ -13,8 +13,10 @@ behind is re-parented here and killed.
 """
 import os
 import queue
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..harness import service
+from ..harness.results import EXPECTED_TESTS
 from ..harness.sandbox import become_subreaper
 from ..worker.procs import kill_group, parents
 
@@ -94,15 +97,22 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S, warm=False, logs=None):
+def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S, warm=False, logs=None, servers=None):
     """Run ``tasks`` ``jobs`` at a time; call ``on_done(Finished)`` as each ends (in this thread).
 
     On Ctrl-C or SIGTERM every running grade is killed before the exception propagates, so an
     interrupted regrade leaves no process behind and can be resumed. ``warm``: one grading
-    server per slot (its log in the folder ``logs``).
+    server per slot (its log in the folder ``logs``), or those of ``servers`` (:class:`Servers`,
+    already started; the caller closes them).
     """
-    if warm:
-        return _run_warm(tasks, jobs, on_done, hard_limit_s, logs)
+    if warm or servers is not None:
+        own = servers is None
+        servers = servers or Servers(min(jobs, len(tasks) or 1), logs)
+        try:
+            return _run_warm(tasks, on_done, hard_limit_s, servers)
+        finally:
+            if own:
+                servers.close()
     become_subreaper()
     ours_before = {pid for pid, parent in parents().items() if parent == os.getpid()}
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -133,14 +143,66 @@ def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S, warm=False, logs=None):
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_warm(tasks, jobs, on_done, hard_limit_s, logs):
-    become_subreaper()
+class Servers:
+    """One grading server per job slot, each pinned to its slot's CPUs, started at once: their
+    start-up (torch, the suites' collection, the templates) overlaps whatever the caller does
+    next, and :meth:`check` tells whether any grading could succeed. Their logs are in
+    ``logs`` (a temporary folder by default: :meth:`close` can move them)."""
+
+    def __init__(self, jobs, logs=None):
+        become_subreaper()  # before the servers: whatever they leave behind comes back here
+        self.ours_before = {pid for pid, parent in parents().items() if parent == os.getpid()}
+        self.logs = Path(logs) if logs else Path(tempfile.mkdtemp(prefix="ps1-servers-"))
+        self.temporary = not logs
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.clients = [service.Client(ROOT, log=self.logs / f"server-{i}.log", cpus=cpus)
+                        for i, cpus in enumerate(cpu_slots(max(1, jobs)))]
+        self.problems = {}
+        for client in self.clients:
+            try:
+                client.start()
+            except RuntimeError as exc:  # it exited at once (this Python cannot run it)
+                self.problems[client] = str(exc)
+
+    def check(self):
+        """``None`` once every server has its templates and their suites match
+        tests_manifest.json; else why no grading could succeed (the end of a log, or a stale
+        manifest)."""
+        for client in self.clients:
+            if client in self.problems:
+                return self.problems[client]
+            try:
+                reply = client.started()
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                return str(exc)
+            if reply["exit"] != 0:
+                return reply["error"]
+            if reply["stale_manifest"]:
+                return f"{EXPECTED_TESTS.relative_to(ROOT)} out of date: run `make manifest`"
+        return None
+
+    def stop(self, now=False):
+        """Stop the servers (``now``: at once, killing what they run) and what they left."""
+        for client in self.clients:
+            client.close(timeout=0 if now else 30.0)
+        _sweep(self.ours_before)
+
+    def close(self, logs_to=None):
+        """:meth:`stop`; then move the logs to the folder ``logs_to`` if given, and remove a
+        temporary folder of logs."""
+        self.stop()
+        if logs_to is not None and Path(logs_to) != self.logs:
+            Path(logs_to).mkdir(parents=True, exist_ok=True)
+            for log in self.logs.glob("server-*.log"):
+                shutil.move(str(log), str(Path(logs_to) / log.name))
+        if self.temporary:
+            shutil.rmtree(self.logs, ignore_errors=True)
+
+
+def _run_warm(tasks, on_done, hard_limit_s, servers):
     ours_before = {pid for pid, parent in parents().items() if parent == os.getpid()}
     previous = signal.signal(signal.SIGTERM, _interrupt)
     pending, lock, finished = deque(tasks), threading.Lock(), queue.Queue()
-    slots = cpu_slots(max(1, min(jobs, len(tasks) or 1)))
-    servers = [service.Client(ROOT, log=(Path(logs) / f"server-{i}.log") if logs else None, cpus=cpus)
-               for i, cpus in enumerate(slots)]
 
     def serve(server):
         while True:
@@ -160,9 +222,7 @@ def _run_warm(tasks, jobs, on_done, hard_limit_s, logs):
                     log.write(f"ps1 regrade: the grading server failed: {type(exc).__name__}: {exc}\n")
             finished.put(Finished(task, code, time.monotonic() - started, killed))
 
-    if logs:
-        Path(logs).mkdir(parents=True, exist_ok=True)
-    threads = [threading.Thread(target=serve, args=(server,), daemon=True) for server in servers]
+    threads = [threading.Thread(target=serve, args=(client,), daemon=True) for client in servers.clients]
     interrupted = True
     try:
         for thread in threads:
@@ -171,8 +231,8 @@ def _run_warm(tasks, jobs, on_done, hard_limit_s, logs):
             on_done(finished.get())
         interrupted = False
     finally:
-        for server in servers:
-            server.close(timeout=0 if interrupted else 30.0)
+        if interrupted:
+            servers.stop(now=True)  # the slots' threads end with their servers
         for thread in threads:
             thread.join(timeout=5.0)
         _sweep(ours_before)

@@ -213,6 +213,8 @@ class Zygote:
         import tempfile
 
         tempfile.tempdir = scratch  # the zygote may have cached another one
+        if command.get("seed") is not None:
+            seed_global_generators(int(command["seed"]))
         from probes import server, wire
 
         srv = server.Server(self.args.staged)
@@ -225,6 +227,20 @@ class Zygote:
             if frame is None:
                 return
             chan.sendall(srv.handle(frame))
+
+
+def seed_global_generators(seed):
+    """torch's, numpy's and Python's global random generators, from the test's ``seed`` (see
+    the session's ``worker_seed``): else a worker inherits whatever the zygote's interpreter drew
+    at its start, and the same upload's random draws differ from one grading to the next."""
+    import random
+
+    import numpy
+    import torch
+
+    random.seed(seed)
+    numpy.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def _wait_for_exit(pid, timeout):

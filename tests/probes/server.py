@@ -335,10 +335,26 @@ class Server:
         return True
 
     def op_tempdir(self):
-        """A fresh empty folder the student's code may write to (checkpoints)."""
+        """A fresh empty folder the student's code may write to (checkpoints). In the grader's
+        worker (its own fresh folder is both its TMPDIR and its working directory) the folder is
+        named ps1-1, ps1-2, ... in that folder: a name that is the same at every grading, so the
+        student's messages that quote the path are too (the session writes the folder itself as
+        $TMPDIR)."""
         import tempfile
 
-        path = tempfile.mkdtemp(prefix="ps1-", dir=os.environ.get("TMPDIR"))
+        scratch = os.environ.get("TMPDIR")
+        if scratch and os.path.realpath(scratch) == os.path.realpath(os.getcwd()):
+            number = len(self.tempdirs)
+            while True:
+                number += 1
+                path = os.path.join(scratch, f"ps1-{number}")
+                try:
+                    os.mkdir(path, 0o700)
+                    break
+                except FileExistsError:  # the first worker's, after a restart
+                    continue
+        else:
+            path = tempfile.mkdtemp(prefix="ps1-", dir=scratch)
         self.tempdirs.append(path)
         return path
 
