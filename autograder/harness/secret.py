@@ -27,11 +27,21 @@ def load(path=SECRET, create=True):
     """The secret's bytes; created (0600) if missing and ``create``."""
     path = Path(path)
     if not path.exists() and create:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole under another name, then linked into place: two first gradings at once (a
+        # fresh clone's `make test`) both found no secret, and one failed on the other's file,
+        # or could have read it before it was written.
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(secrets.token_bytes(SECRET_BYTES))
-        print(f"ps1: created {path} (staff-only, git-ignored): keep it with the course's files; a new "
-              "secret draws new examples for every upload", file=sys.stderr)
+        try:
+            os.link(draft, path)
+            print(f"ps1: created {path} (staff-only, git-ignored): keep it with the course's files; a new "
+                  "secret draws new examples for every upload", file=sys.stderr)
+        except FileExistsError:
+            pass  # another grading's secret came first: that one is the secret
+        finally:
+            os.unlink(draft)
     data = path.read_bytes()
     if len(data) < 16:
         raise ValueError(f"{path} holds {len(data)} bytes; delete it to make a new secret")

@@ -25,9 +25,11 @@ ATTACKS = {a.name: a for a in adversarial.ATTACKS + trust.ATTACKS}
 SAMPLE_ATTACKS = ("os_exit_at_import", "sys_exit_in_function", "memory_bomb", "forged_results_daemon", "huge_prints",
                   "syntax_error", "empty_upload", "kill_the_grader", "deep_folder_in_scratch", "answer_flood",
                   "meta_parameters", "realtime_signal", "channel_oversized", "channel_forged_verdict", "linger_and_respawn")
-# Its chain of processes writes into the channel while the worker answers: which of the two a test
-# reads first is a race, under grade as in the service. Its verdicts are compared, not its text.
-RACY = {"linger_and_respawn"}
+# Their verdicts are compared, not their text. linger_and_respawn's chain of processes writes into
+# the channel while the worker answers: which of the two a test reads first is a race, under grade
+# as in the service. read_hidden_files lists the grader files it could read, whose folder (the
+# workers' runtime) is drawn for each grading.
+RACY = {"linger_and_respawn", "read_hidden_files"}
 # The first of each section, and two whose failures agree only if nothing of the grading process
 # shows in them: code that draws from torch's global generator (dropout in train mode: each
 # worker's global generators are seeded from the key) and a message that quotes a path in the

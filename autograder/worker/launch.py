@@ -2,8 +2,7 @@
 session from that clean state.
 
 Importing torch costs ~140 MB of private memory per process; forked from one parent that
-imported it (and took an optimizer step, which imports torch._dynamo), the zygote and the
-session share those pages copy-on-write, which keeps the
+imported it, the zygote and the session share those pages copy-on-write, which keeps the
 whole grading under Gradescope's memory limit. Nothing of the tests, oracles, fixtures or the
 solution is loaded here, so the zygote starts as clean as a fresh interpreter would; the
 session then imports pytest and the suites in its own process only.
@@ -20,17 +19,6 @@ import socket
 import sys
 
 
-def step_optimizers(torch):
-    """Take one step of SGD and of Adam. torch's first optimizer step imports torch._dynamo and
-    more (825 modules, 1.3 s of CPU and 70 MB): the session's oracles and every worker that
-    trains need them. Here they are paid once and shared, not once in each child (twice per
-    upload under ``grade``, once in each template of the warm service). torch's own code only."""
-    weight = torch.zeros(1, requires_grad=True)
-    for optimizer in (torch.optim.SGD([weight], lr=0.1), torch.optim.Adam([weight])):
-        weight.grad = torch.zeros(1)
-        optimizer.step()
-
-
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     grader_root = argv[argv.index("--grader-root") + 1]
@@ -42,9 +30,8 @@ def main(argv=None):
     import gc
 
     import numpy  # noqa: F401
-    import torch
+    import torch  # noqa: F401
 
-    step_optimizers(torch)
     gc.freeze()  # collections in either child would otherwise touch, and so copy, these objects
     ours, theirs = socket.socketpair()
     zygote = os.fork()
