@@ -245,6 +245,8 @@ def _regrade(export, out, jobs, compare, names, warm, servers):
     todo = [job for job in all_jobs if not job.already_graded(version)]
     print(f"{len(all_jobs)} submissions; {len(all_jobs) - len(todo)} already graded by this autograder "
           f"(version {version[:12]}); grading {len(todo)} with {jobs} job(s)")
+    if servers:
+        servers.keep(len(todo))
     seconds = _grade(todo, jobs, version, servers)
     if grader_version() != version:
         print("warning: the grader files changed during this run; rows may come from two versions. Run again.")
