@@ -1,10 +1,10 @@
 """Grade many uploads, N at a time, each costing only its own row.
 
-By default (``warm``) each job slot is one grading server (``python -m autograder serve``,
-:mod:`autograder.harness.service`) that grades its uploads one after another from warm
-templates: the same staging, sandbox, deadline and results as ``grade``, without paying the
-start-up for each. One by one (``warm=False``), every upload gets its own ``python -m
-autograder grade`` process. Either way each slot is pinned to its own CPUs: the server or grade
+Warm (regrade's default, :class:`Servers`), each job slot is one grading server (``python -m
+autograder serve``, :mod:`autograder.harness.service`) that grades its uploads one after another
+from warm templates: the same staging, sandbox, deadline and results as ``grade``, without
+paying the start-up for each. One by one, every upload gets its own ``python -m autograder
+grade`` process. Either way each slot is pinned to its own CPUs: the server or grade
 process and all it forks inherit the pinning, so a fork bomb or busy loop in one upload competes
 only with itself and cannot push another upload's tests past their time limits. A grading that
 runs past the hard limit is killed with everything under it (a server, then, is started afresh
@@ -97,22 +97,16 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S, warm=False, logs=None, servers=None):
+def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S, servers=None):
     """Run ``tasks`` ``jobs`` at a time; call ``on_done(Finished)`` as each ends (in this thread).
 
     On Ctrl-C or SIGTERM every running grade is killed before the exception propagates, so an
-    interrupted regrade leaves no process behind and can be resumed. ``warm``: one grading
-    server per slot (its log in the folder ``logs``), or those of ``servers`` (:class:`Servers`,
-    already started; the caller closes them).
+    interrupted regrade leaves no process behind and can be resumed. With ``servers``
+    (:class:`Servers`, started; the caller closes them) each slot is one warm grading server;
+    else every task gets its own grade process.
     """
-    if warm or servers is not None:
-        own = servers is None
-        servers = servers or Servers(min(jobs, len(tasks) or 1), logs)
-        try:
-            return _run_warm(tasks, on_done, hard_limit_s, servers)
-        finally:
-            if own:
-                servers.close()
+    if servers is not None:
+        return _run_warm(tasks, on_done, hard_limit_s, servers)
     become_subreaper()
     ours_before = {pid for pid, parent in parents().items() if parent == os.getpid()}
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -146,15 +140,13 @@ def run(tasks, jobs, on_done, hard_limit_s=HARD_LIMIT_S, warm=False, logs=None, 
 class Servers:
     """One grading server per job slot, each pinned to its slot's CPUs, started at once: their
     start-up (torch, the suites' collection, the templates) overlaps whatever the caller does
-    next, and :meth:`check` tells whether any grading could succeed. Their logs are in
-    ``logs`` (a temporary folder by default: :meth:`close` can move them)."""
+    next, and :meth:`check` tells whether any grading could succeed. Their logs are in a
+    temporary folder (they start before regrade's ``--out`` exists): :meth:`close` moves them."""
 
-    def __init__(self, jobs, logs=None):
+    def __init__(self, jobs):
         become_subreaper()  # before the servers: whatever they leave behind comes back here
         self.ours_before = {pid for pid, parent in parents().items() if parent == os.getpid()}
-        self.logs = Path(logs) if logs else Path(tempfile.mkdtemp(prefix="ps1-servers-"))
-        self.temporary = not logs
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self.logs = Path(tempfile.mkdtemp(prefix="ps1-servers-"))
         self.clients = [service.Client(ROOT, log=self.logs / f"server-{i}.log", cpus=cpus)
                         for i, cpus in enumerate(cpu_slots(max(1, jobs)))]
         self.problems = {}
@@ -195,15 +187,14 @@ class Servers:
         _sweep(self.ours_before)
 
     def close(self, logs_to=None):
-        """:meth:`stop`; then move the logs to the folder ``logs_to`` if given, and remove a
-        temporary folder of logs."""
+        """:meth:`stop`; then move the logs to the folder ``logs_to`` if given, and remove their
+        temporary folder."""
         self.stop()
-        if logs_to is not None and Path(logs_to) != self.logs:
+        if logs_to is not None:
             Path(logs_to).mkdir(parents=True, exist_ok=True)
             for log in self.logs.glob("server-*.log"):
                 shutil.move(str(log), str(Path(logs_to) / log.name))
-        if self.temporary:
-            shutil.rmtree(self.logs, ignore_errors=True)
+        shutil.rmtree(self.logs, ignore_errors=True)
 
 
 def _run_warm(tasks, on_done, hard_limit_s, servers):
