@@ -84,6 +84,16 @@ def build_runtime(dest):
     return dest
 
 
+def launcher_command(runtime, grader_root, zygote_args, session_args):
+    """The command line of the grading's first interpreter (:mod:`autograder.worker.launch`),
+    run from ``runtime`` (the workers' code only), which forks the zygote and the session (or,
+    for the warm service, their templates)."""
+    launcher = (f"import sys; sys.path.insert(0, {str(runtime)!r}); from worker import launch; "
+                "sys.exit(launch.main())")
+    return [sys.executable, "-I", "-B", "-c", launcher, "--grader-root", str(grader_root),
+            "--zygote", *zygote_args, "--session", *session_args, *SUITES]
+
+
 def run_session(staged_root, work, grader_root, deadline, log_path, key, user=None, audit=None, plain_scratch=False):
     """Run the session with the grading ``key``; return ``(manifest, outcomes, problems)``."""
     runtime = build_runtime(work / "runtime")
@@ -95,15 +105,11 @@ def run_session(staged_root, work, grader_root, deadline, log_path, key, user=No
     os.write(key_write, key.hex().encode())
     os.close(key_write)
     user_arg = f"{user[0]}:{user[1]}" if user else ""
-    launcher = (f"import sys; sys.path.insert(0, {str(runtime)!r}); from worker import launch; "
-                "sys.exit(launch.main())")
-    cmd = [sys.executable, "-I", "-B", "-c", launcher, "--grader-root", str(grader_root),
-           "--zygote", "--staged", str(staged_root), "--user", user_arg,
-           "--session", "--report-fd", str(write_end), "--key-fd", str(key_read), "--staged", str(staged_root),
-           "--scratch", str(scratch),
-           "--user", user_arg, "--deadline", str(deadline - 5.0), *(["--audit", str(audit)] if audit else []),
-           *(["--plain-scratch"] if plain_scratch else []),
-           *SUITES]
+    cmd = launcher_command(
+        runtime, grader_root, ["--staged", str(staged_root), "--user", user_arg],
+        ["--report-fd", str(write_end), "--key-fd", str(key_read), "--staged", str(staged_root),
+         "--scratch", str(scratch), "--user", user_arg, "--deadline", str(deadline - 5.0),
+         *(["--audit", str(audit)] if audit else []), *(["--plain-scratch"] if plain_scratch else [])])
     with open(log_path, "ab") as log:  # append: the workers' line is added to the same file
         proc = subprocess.Popen(cmd, cwd=runtime, env=_session_env(), pass_fds=(write_end, key_read),
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

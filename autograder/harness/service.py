@@ -74,11 +74,8 @@ class Service:
         grader_root = grade_mod._private_copy(self.work / "grader") if user else grade_mod.ROOT
         runtime = grade_mod.build_runtime(self.work / "runtime")
         ours, theirs = socket.socketpair()
-        launcher = (f"import sys; sys.path.insert(0, {str(runtime)!r}); from worker import launch; "
-                    "sys.exit(launch.main())")
-        cmd = [sys.executable, "-I", "-B", "-c", launcher, "--grader-root", str(grader_root),
-               "--zygote", "--template", "--session", "--template", "--service-fd", str(theirs.fileno()),
-               *grade_mod.SUITES]
+        cmd = grade_mod.launcher_command(runtime, grader_root, ["--template"],
+                                         ["--template", "--service-fd", str(theirs.fileno())])
         # The templates stay in this process's group: killing the group (Client.kill) ends them, and
         # what they forked for an upload dies with them (PR_SET_PDEATHSIG).
         with open(self.work / "service.log", "ab") as log:

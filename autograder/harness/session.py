@@ -614,23 +614,13 @@ class Template:
                                               user=request["user"], timeout=STARTUP_TIMEOUT_S)["pid"]
         finally:
             theirs.close()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            code = 70
-            try:
-                self.service.close()
-                self.zygotes.sock.close()
-                code = self._run_upload(session, request, report_fd, log_fd, ours.detach(), zygote_pid)
-            except BaseException:  # noqa: B902 — nothing may escape a forked child
-                import traceback
 
-                traceback.print_exc()
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+        def upload():
+            self.service.close()
+            self.zygotes.sock.close()
+            return self._run_upload(session, request, report_fd, log_fd, ours.detach(), zygote_pid)
+
+        pid = procs.fork_child(upload)
         for fd in (report_fd, log_fd):
             os.close(fd)
         ours.close()

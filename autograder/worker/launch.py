@@ -18,6 +18,8 @@ import os
 import socket
 import sys
 
+from . import procs
+
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -34,38 +36,31 @@ def main(argv=None):
 
     gc.freeze()  # collections in either child would otherwise touch, and so copy, these objects
     ours, theirs = socket.socketpair()
-    zygote = os.fork()
-    if zygote == 0:
-        code = 70
-        try:
-            ours.close()
-            # The session's report pipe is not the zygote's to hold (the grader reads it to its
-            # end), nor the grading key's pipe, nor the warm service's channel.
-            for option in ("--report-fd", "--key-fd", "--service-fd"):
-                if option in session_args:
-                    os.close(int(session_args[session_args.index(option) + 1]))
-            from . import zygote as zygote_module
 
-            code = zygote_module.main([*zygote_args, "--control-fd", str(theirs.detach())])
-        finally:
-            os._exit(code or 0)
+    def zygote_main():
+        ours.close()
+        # The session's report pipe is not the zygote's to hold (the grader reads it to its
+        # end), nor the grading key's pipe, nor the warm service's channel.
+        for option in ("--report-fd", "--key-fd", "--service-fd"):
+            if option in session_args:
+                os.close(int(session_args[session_args.index(option) + 1]))
+        from . import zygote as zygote_module
+
+        return zygote_module.main([*zygote_args, "--control-fd", str(theirs.detach())])
+
+    zygote = procs.fork_child(zygote_main)
     theirs.close()
-    session = os.fork()
-    if session == 0:
-        code = 70
-        try:
-            sys.path[:] = [grader_root] + [p for p in sys.path if p != os.path.dirname(os.path.dirname(__file__))]
-            for name in [m for m in sys.modules if m == "worker" or m.startswith("worker.")]:
-                del sys.modules[name]  # the session imports the project under its own names
-            os.chdir(grader_root)
-            from autograder.harness import session as session_module
 
-            code = session_module.main([*session_args, "--control-fd", str(ours.detach()),
-                                        "--zygote-pid", str(zygote)])
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code or 0)
+    def session_main():
+        sys.path[:] = [grader_root] + [p for p in sys.path if p != os.path.dirname(os.path.dirname(__file__))]
+        for name in [m for m in sys.modules if m == "worker" or m.startswith("worker.")]:
+            del sys.modules[name]  # the session imports the project under its own names
+        os.chdir(grader_root)
+        from autograder.harness import session as session_module
+
+        return session_module.main([*session_args, "--control-fd", str(ours.detach()), "--zygote-pid", str(zygote)])
+
+    procs.fork_child(session_main)
     ours.close()
     # Leave at once: staying would keep a third copy of torch's pages alive. The grading process
     # (a subreaper) inherits both children; the session tells it the results, and the session

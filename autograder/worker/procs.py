@@ -1,10 +1,37 @@
-"""What /proc says about processes: parents, children, descendants, owners, memory; killing a group.
+"""What /proc says about processes: parents, children, descendants, owners, memory; killing a
+group; forking a child that never returns into its parent's code.
 
 Stdlib only, so that both sides use it: the zygote (in the workers' runtime folder) and the
 grading process, the staff runner and the benchmarks (as ``autograder.worker.procs``).
 """
 import os
 import signal
+import sys
+
+
+def fork_child(run):
+    """Fork; the child runs ``run()`` and exits with its return value (0 for ``None``, a
+    ``SystemExit``'s code, 70 if it raised anything else, its traceback on stderr): nothing may
+    escape a forked child into the parent's code. Output buffered before the fork is flushed first
+    (else both would write it), the child's before it exits. Return the child's pid."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            code = run() or 0
+        except SystemExit as exc:  # argparse's errors: their message is already on stderr
+            code = exc.code if isinstance(exc.code, int) else 70
+        except BaseException:  # noqa: B902
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    return pid
 
 
 def _pids():

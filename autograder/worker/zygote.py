@@ -394,23 +394,18 @@ class Template:
 
     def cmd_zygote(self, command, fds):
         control, log = fds
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            code = 70
-            try:
-                self.control.close()
-                confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)  # a stopped service takes it along
-                os.setsid()
-                os.dup2(log, 1)
-                os.dup2(log, 2)
-                os.close(log)
-                args = argparse.Namespace(**{**vars(self.args), "control_fd": control, "template": False,
-                                             "staged": command["staged"], "user": command["user"]})
-                code = serve_upload(args)
-            finally:
-                os._exit(code or 0)
+
+        def upload_zygote():
+            self.control.close()
+            confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL)  # a stopped service takes it along
+            os.setsid()
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.close(log)
+            return serve_upload(argparse.Namespace(**{**vars(self.args), "control_fd": control, "template": False,
+                                                      "staged": command["staged"], "user": command["user"]}))
+
+        pid = procs.fork_child(upload_zygote)
         os.close(control)
         os.close(log)
         return {"pid": pid}
