@@ -7,12 +7,14 @@ RESULTS ?= results.json
 # 3 test processes on 2 cores: the hostile self-tests spend minutes waiting on wall-clock limits
 JOBS ?= 3
 
-.PHONY: help venv grade test test-quick check selftest skeleton fixtures manifest autograder handout bench clean
+.PHONY: help venv grade test test-quick test-identity check selftest skeleton fixtures manifest autograder handout bench clean
 
 help:
 	@echo "make grade      grade ./submission (SUBMISSION=path or .zip) exactly as Gradescope will"
 	@echo "make test       all self-tests: solution 40/40, skeleton 0, corpora, sandbox, zips, sync checks"
 	@echo "make test-quick the self-tests that grade nothing (a minute or two), for iterating"
+	@echo "make test-identity every corpus upload graded both by the warm service and by its own grade"
+	@echo "                process, results.json compared (about 30 minutes; after changing the service)"
 	@echo "make check      the public tests on ./submission (what students run)"
 	@echo "make skeleton   regenerate submission/ from autograder/solution/"
 	@echo "make fixtures   regenerate the reference fixtures from the solution"
@@ -35,6 +37,11 @@ grade: venv
 test: venv
 	$(PY) -m autograder manifest
 	$(PY) -m pytest autograder/selftests -n $(JOBS) -p no:cacheprovider -o timeout=900 --durations=15 -rfEs
+
+# make test compares a sample of each corpus; this compares every upload of every corpus.
+test-identity: venv
+	$(PY) -m autograder manifest
+	PS1_IDENTITY=all $(PY) -m pytest autograder/selftests/test_service.py -n 2 -p no:cacheprovider -o timeout=900 -rfE
 
 check: venv
 	$(PY) -m pytest tests -p no:cacheprovider

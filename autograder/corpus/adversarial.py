@@ -209,11 +209,16 @@ def _attacks():
         Attack("syntax_error", "made.py does not parse",
                {"made.py": solution("made.py").replace("def made_masks(", "def made_masks(:", 1)}, {3: "zero"}),
         Attack("empty_upload", "nothing uploaded", {}, {s: "zero" for s in range(1, 7)}, base="empty"),
+        # Up to init, never past it: os.kill(0, ...) would signal the worker's own process group,
+        # a suicide whose reach depended on how deep the grader was launched (a shallow tree let
+        # the sixth kill reach 0, and the upload lost section 4 under grade but not the service).
         Attack("kill_the_grader", "tries to kill the processes that run the grader (its ancestors)",
                {"pixelcnn.py": in_function(solution("pixelcnn.py"), "def causal_mask",
                                            "import os, signal\n"
                                            "pid = os.getppid()\n"
-                                           "for _ in range(6):\n"
+                                           "for _ in range(32):\n"
+                                           "    if pid <= 1:\n"
+                                           "        break\n"
                                            "    try:\n"
                                            "        os.kill(pid, signal.SIGKILL)\n"
                                            "    except Exception:\n"
