@@ -375,7 +375,9 @@ def gaussian_kl(gen, ref):
 
 def bernoulli_nll(gen, ref):
     shape = (_randint(gen, 2, 6), 1, _randint(gen, 2, 4), _randint(gen, 2, 5))
-    logits = torch.randn(shape, generator=gen) * 3
+    # Moderate logits: a naive log(sigmoid) is accurate to float32 here, so it loses points only
+    # where stability is what the test asks for (2.3, 2.4), whatever the grading key draws.
+    logits = torch.rand(shape, generator=gen) * 10 - 5
     x = (torch.rand(shape, generator=gen) < 0.5).float()
     return {"logits": logits, "x": x, "out": ref.nll(logits, x).float()}
 
