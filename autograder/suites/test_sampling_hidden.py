@@ -102,7 +102,7 @@ class Sampler:
 
     def wrong(self, samples):
         """How many samples the model cannot generate."""
-        return len(tables.contradictions(self.local, samples))
+        return len(tables.impossible(self.local, samples))
 
     def describe(self, n, generator="generator"):
         return f"{self.name}(model, {n}{', ' + str(self.shape) if self.extra else ''}{', ' + generator if generator else ''})"

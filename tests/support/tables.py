@@ -45,6 +45,32 @@ def contradictions(model, samples, threshold=30.0):
     return found
 
 
+# A correct sampler compares uniform noise with the probability, and float32 noise is a multiple
+# of 2^-24: it is exactly 0 once in 2^24 draws, and 0 < sigmoid(-50) gives the 1 the model calls
+# impossible (one grading in a few thousand met it). Twice that rate covers noise compared at
+# either end of its range.
+NOISE_STEP = 2.0 ** -23
+
+
+def tolerated_contradictions(num_draws, false_failure=1e-12):
+    """The most contradicting samples that a correct sampler making ``num_draws`` draws (samples
+    times positions) exceeds with probability below ``false_failure``, through its noise's
+    resolution alone (a Poisson tail, which bounds the binomial's)."""
+    rate = num_draws * NOISE_STEP
+    allowed = 0
+    while sum(math.exp(-rate) * rate ** j / math.factorial(j) for j in range(allowed + 1, allowed + 40)) > false_failure:
+        allowed += 1
+    return allowed
+
+
+def impossible(model, samples, threshold=30.0):
+    """:func:`contradictions` of ``samples``, or ``[]`` where there are no more than a correct
+    sampler's float32 noise makes (:func:`tolerated_contradictions`: two of 64 samples of 14
+    positions). A sampler that misses the order or ignores its samples contradicts far more often."""
+    found = contradictions(model, samples, threshold)
+    return found if len(found) > tolerated_contradictions(samples[0].numel() * len(samples)) else []
+
+
 def l1_bound(num_outcomes, num_samples, false_failure=1e-7):
     """λ with P(‖p̂ − p‖₁ ≥ λ) ≤ false_failure (Bretagnolle–Huber–Carol: ≤ 2^K e^{−Nλ²/2})."""
     return math.sqrt(2 * (num_outcomes * math.log(2) + math.log(1 / false_failure)) / num_samples)
