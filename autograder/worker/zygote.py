@@ -24,7 +24,7 @@ import socket
 import sys
 import time
 
-from . import cgroup, confine, procs
+from . import cgroup, confine, hugepages, procs
 
 CGROUP_EXTRA_MB = 160
 
@@ -436,6 +436,9 @@ def main(argv=None):
         return serve_upload(args)
     template = Template(args)
     gc.freeze()
+    huge_mb, refusal = hugepages.collapse()  # each upload's zygote forks ~50 workers from these pages
+    print(f"zygote template: {huge_mb} MB in huge pages" + (f" (the kernel refused more: {refusal})" if refusal else ""),
+          file=sys.stderr, flush=True)
     template.control.sendall((json.dumps({"ready": True, "pid": os.getpid()}) + "\n").encode())
     template.serve()
     return 0
