@@ -35,7 +35,7 @@ def collapse():
     """Collapse every 2 MB-aligned block of this process's private anonymous memory into a
     huge page where the kernel can. Returns ``(MB collapsed, why not)``; ``why not`` is ``None``
     or the kernel's refusal (no transparent huge pages, a kernel before 6.1), which costs
-    nothing but the speed-up."""
+    nothing but the speed-up (a few mappings are always refused: EINVAL)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     done, refusal = 0, None
@@ -46,9 +46,7 @@ def collapse():
         libc.madvise(lo, hi - lo, MADV_HUGEPAGE)
         if libc.madvise(lo, hi - lo, MADV_COLLAPSE) == 0:
             done += hi - lo
-        else:
+        else:  # EINVAL for this mapping (or no THP here), EAGAIN or ENOMEM: the rest may still work
             code = ctypes.get_errno()
-            if code in (errno.EINVAL, errno.EPERM, errno.ENOSYS):  # not offered here: no use trying the rest
-                return done // 2**20, errno.errorcode.get(code, str(code))
-            refusal = refusal or errno.errorcode.get(code, str(code))  # EAGAIN, ENOMEM: this block only
+            refusal = refusal or errno.errorcode.get(code, str(code))
     return done // 2**20, refusal

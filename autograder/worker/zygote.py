@@ -423,6 +423,12 @@ class Template:
         cgroup.remove_stale_gradings()  # the dead zygote's worker cgroups
         return {"killed": killed}
 
+    def after_release(self):
+        """Collapse again what this template's own work since the last upload split into small
+        pages (a write to a huge page shared with a live zygote splits it): with no zygote alive,
+        it copies blocks only this process holds."""
+        hugepages.collapse()
+
     def cmd_exit(self, command, fds):
         return {"bye": True}
 
