@@ -8,15 +8,18 @@ and to tear down; a child that writes to one still copies only the 4 KB it write
 splits the huge mapping in that child alone).
 
 Collapsing copies any 2 MB block that is shared with another process into a private huge
-page, so it is done once, in the warm service's zygote template (whose memory nothing else
-shares by then but the session template's torch pages), never in a zygote that ``grade``
-starts for one upload, whose memory budget counts every MB.
+page, so it is done only in the warm service's zygote template (whose memory nothing else
+shares by then but the session template's torch pages): once warm, and again after each
+upload's release, when no zygote shares its blocks. Never in a zygote that ``grade`` starts for
+one upload, whose memory budget counts every MB.
 """
 import ctypes
 import errno
 
 MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
 HUGE = 2 * 2**20
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
 
 def _regions():
@@ -36,15 +39,13 @@ def collapse():
     huge page where the kernel can. Returns ``(MB collapsed, why not)``; ``why not`` is ``None``
     or the kernel's refusal (no transparent huge pages, a kernel before 6.1), which costs
     nothing but the speed-up (a few mappings are always refused: EINVAL)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     done, refusal = 0, None
-    for start, end in list(_regions()):
+    for start, end in list(_regions()):  # read first: collapsing changes the mappings
         lo, hi = -(-start // HUGE) * HUGE, end // HUGE * HUGE
         if hi <= lo:
             continue
-        libc.madvise(lo, hi - lo, MADV_HUGEPAGE)
-        if libc.madvise(lo, hi - lo, MADV_COLLAPSE) == 0:
+        _libc.madvise(lo, hi - lo, MADV_HUGEPAGE)
+        if _libc.madvise(lo, hi - lo, MADV_COLLAPSE) == 0:
             done += hi - lo
         else:  # EINVAL for this mapping (or no THP here), EAGAIN or ENOMEM: the rest may still work
             code = ctypes.get_errno()
