@@ -55,9 +55,16 @@ def jacobian(fn, x):
     """``J[i, j] = max_b |∂ fn(x)_b[i] / ∂ x_b[j]|`` by autograd, as the worker measures it."""
     x = x.detach().clone().requires_grad_(True)
     flat = fn(x).reshape(x.shape[0], -1)
-    rows = [torch.autograd.grad(flat[:, i].sum(), x, retain_graph=True)[0].reshape(x.shape[0], -1).abs().amax(0)
-            for i in range(flat.shape[1])]
-    return torch.stack(rows).detach()
+    n = flat.shape[1]
+    rows = []
+    # One batched backward per 64 outputs (the gradients of flat[:, i].sum() for each i at once),
+    # not one backward each: the same numbers at less than half the session's time.
+    for start in range(0, n, 64):
+        picked = torch.eye(n, dtype=flat.dtype)[start:start + 64]
+        cotangents = picked[:, None, :].expand(len(picked), *flat.shape)
+        grads = torch.autograd.grad(flat, x, cotangents, retain_graph=True, is_grads_batched=True)[0]
+        rows.append(grads.reshape(len(picked), x.shape[0], -1).abs().amax(1))
+    return torch.cat(rows).detach()
 
 
 def _sparse(gen, n, example_shape):
