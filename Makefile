@@ -53,8 +53,8 @@ fixtures: venv
 	$(PY) -m autograder fixtures
 
 # The self-tests that grade nothing (a minute or two): the sync checks, the contract table, the
-# staging, cleanup, parity-model and huge-page unit tests, the no-answers scan, the solution's own API.
-QUICK = sync contract staging cleanup parity_models no_answers solution_api hugepages
+# staging, cleanup, parity-model, huge-page and gradient-probe unit tests, the no-answers scan, the solution's own API.
+QUICK = sync contract staging cleanup parity_models no_answers solution_api hugepages probes
 
 test-quick: venv
 	$(PY) -m pytest $(foreach t,$(QUICK),autograder/selftests/test_$(t).py) -n $(JOBS) -p no:cacheprovider -rs
