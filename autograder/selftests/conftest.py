@@ -76,26 +76,12 @@ def copy_graded(source, dest):
     return dest
 
 
-# The self-tests that take minutes (most of it waiting on wall-clock or CPU limits), longest
-# first. They run first: with -n 3, one that starts last would be the whole run's tail (the
-# 4-minute regrade test started in the last minutes of a 24-minute run). Order only, nothing else.
-LONGEST_FIRST = ("test_regrade_export_end_to_end", "[hang_at_import_everywhere]", "test_grader_timeout_names_the_call",
-                 "[trickled_answer]", "[fork_bomb]", "[infinite_loop]", "[channel_nothing]", "[channel_truncated]",
-                 "test_a_weight_edit_needs_only_make_manifest")
-
-
-def _rank(item):
-    return next((i for i, name in enumerate(LONGEST_FIRST) if name in item.nodeid), len(LONGEST_FIRST))
-
-
 def pytest_collection_modifyitems(items):
     """The self-tests grade whole uploads: pytest.ini's 30 s (the students' per-test backstop)
-    is not their limit, whether or not `make test`'s -o timeout=900 is given. The longest run
-    first (a stable sort: the rest keep their order)."""
+    is not their limit, whether or not `make test`'s -o timeout=900 is given."""
     for item in items:
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(900))
-    items.sort(key=_rank)
 
 
 @pytest.hookimpl(trylast=True)
